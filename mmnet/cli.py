@@ -1,0 +1,206 @@
+"""The `mmnet` command line: one subcommand per verb, each a thin call into the library."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="mmnet", choices=["mmnet", "deeplab"])
+    parser.add_argument("--width-multiplier", type=float, default=1.0, help="MMNet width (0.5, 0.75, 1.0, 1.4)")
+    parser.add_argument("--depth-multiplier", type=float, default=1.0, help="DeepLab MobileNetV2 width")
+    parser.add_argument("--output-stride", type=int, default=16, choices=[8, 16], help="DeepLab output stride")
+
+
+def _presets() -> dict:
+    from mmnet.training.presets import PRESETS  # plain data, no torch
+    return PRESETS
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model on <dataset>/<split>/{image,mask}")
+    p.add_argument("--preset", choices=sorted(_presets()), help="the original's script settings")
+    p.add_argument("--dataset-path", required=True)
+    p.add_argument("--dataset-split-name", default="train")
+    p.add_argument("--train-dir", required=True, help="checkpoints and log.csv go here; resumes from it")
+    _model_args(p)
+    p.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (default: the model's)")
+    p.add_argument("--size", type=int, default=256, help="input side, a multiple of 16")
+    p.add_argument("--batch-size", type=int, default=32, help="per process")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--momentum", type=float, default=0.9, help="for sgd and rmsprop")
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--weight-decay", type=float, default=4e-7, help="L2 on regular conv kernels only")
+    for term in ("alpha", "comp", "grad", "kd", "aux"):
+        p.add_argument(f"--lambda-{term}", type=float, default=1.0, help=f"weight of the {term} loss")
+    p.add_argument("--original-comp-scale", action="store_true",
+                   help="reproduce the reference's double /255 in the compositional loss")
+    p.add_argument("--ema-decay", type=float, default=0.0, help="EMA of the weights (0: off)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--max-steps", type=int)
+    length.add_argument("--epochs", type=float)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--keep-checkpoints", type=int, default=3)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-holdout", type=float, default=0.0,
+                   help="percent of the split held out (by file name hash) and never trained on")
+    p.add_argument("--color-jitter", type=float, default=0.0)
+    p.add_argument("--num-workers", type=int, default=2, help="data loading processes")
+    p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from mmnet.training.trainer import TrainConfig, train
+    fields = TrainConfig.__dataclass_fields__
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    if config.max_steps is None and config.epochs is None:
+        raise SystemExit("mmnet train: give --max-steps or --epochs (or a --preset)")
+    train(config)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint, the newest of a train dir, or every one (--loop)")
+    p.add_argument("--preset", choices=sorted(_presets()), help="accepted for the original's scripts")
+    p.add_argument("--dataset-path", required=True)
+    p.add_argument("--checkpoint-path", required=True, help="a checkpoint file or a train dir")
+    p.add_argument("--dataset-split-name", default="test")
+    p.add_argument("--val-holdout", type=float, default=0.0,
+                   help="score only the held-out part of the split (as given to mmnet train)")
+    p.add_argument("--size", type=int, help="input side (default: the checkpoint's)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--loop", action="store_true", help="score every new checkpoint until training finishes")
+    p.add_argument("--poll-seconds", type=float, default=10.0)
+    p.add_argument("--timeout", type=float, help="stop looping after this many seconds")
+    p.add_argument("--no-ema", dest="use_ema", action="store_false", help="score the raw weights, not the EMA")
+    p.add_argument("--out-dir", help="default: <train dir>/eval/<split>")
+    p.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from mmnet.evaluation.evaluate import run_evaluation
+    run_evaluation(args.dataset_path, args.checkpoint_path, args.dataset_split_name, args.size,
+                   args.val_holdout, args.loop, args.batch_size, args.poll_seconds, args.timeout,
+                   args.use_ema, args.out_dir)
+
+
+def _build_model(args: argparse.Namespace):
+    from mmnet.models import create
+    if args.model == "mmnet":
+        return create("mmnet", width_multiplier=args.width_multiplier)
+    return create("deeplab", depth_multiplier=args.depth_multiplier, output_stride=args.output_stride)
+
+
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="parameters and MACs of a model")
+    _model_args(p)
+    p.add_argument("--size", type=int, default=256)
+    p.set_defaults(handler=_info)
+
+
+def _info(args: argparse.Namespace) -> None:
+    from mmnet.models.complexity import count_macs, count_parameters
+    model = _build_model(args)
+    counts = count_parameters(model)
+    print(f"model          {type(model).__name__} ({args.model})")
+    print(f"parameters     {counts['params']:,} (without the aux head)")
+    print(f"  with aux     {counts['params_with_aux']:,}")
+    print(f"  + BN stats   {counts['params_with_bn_stats']:,}")
+    print(f"MACs           {count_macs(model, args.size) / 1e6:,.1f} M at {args.size}x{args.size}")
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (image in [0,1] -> alpha)")
+    p.add_argument("checkpoint", help="a checkpoint file or a train dir (its newest)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--size", type=int, help="input side (default: the checkpoint's)")
+    p.add_argument("--dynamic", action="store_true", help="leave batch, height and width free")
+    p.add_argument("--no-ema", dest="use_ema", action="store_false")
+    p.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from mmnet.evaluation.evaluate import model_from_checkpoint
+    from mmnet.export.onnx import export_onnx
+    from mmnet.training.checkpoint import latest_checkpoint, load_checkpoint
+    source = Path(args.checkpoint)
+    path = latest_checkpoint(source) if source.is_dir() else source
+    if path is None:
+        raise SystemExit(f"mmnet export: {source}: no checkpoint-*.pt in this train dir")
+    state = load_checkpoint(path)
+    out = export_onnx(model_from_checkpoint(state, args.use_ema), args.output, args.size or state["size"],
+                      args.dynamic)
+    print(f"wrote {out}")
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="plot a train dir's log.csv (and its evaluation scores) to a PNG")
+    p.add_argument("train_dir")
+    p.add_argument("-o", "--output", help="default: <train dir>/training.png")
+    p.set_defaults(handler=_plot)
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from mmnet.training.plot import plot_training
+    print(f"wrote {plot_training(args.train_dir, args.output)}")
+
+
+def _add_synthetic(sub) -> None:
+    p = sub.add_parser("synthetic", help="write a synthetic portrait-like dataset (for smoke runs)")
+    p.add_argument("root")
+    p.add_argument("--num", type=int, default=64)
+    p.add_argument("--split", default="train")
+    p.add_argument("--height", type=int, default=160)
+    p.add_argument("--width", type=int, default=120)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_synthetic)
+
+
+def _synthetic(args: argparse.Namespace) -> None:
+    from mmnet.data.synthetic import make_dataset
+    print(f"wrote {make_dataset(args.root, args.num, args.height, args.width, args.split, args.seed)}")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and its subcommands' parsers by name."""
+    parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic):
+        add(sub)
+    return parser, sub.choices
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse twice: a `--preset` sets the defaults, and flags given on the command line still win."""
+    parser, commands = build_parser()
+    args = parser.parse_args(argv)
+    preset = getattr(args, "preset", None)
+    if preset:
+        subparser = commands[args.command]
+        subparser.set_defaults(**{k: v for k, v in _presets()[preset].items()
+                                  if any(a.dest == k for a in subparser._actions)})
+        args = parser.parse_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        args.handler(args)
+    except (FileNotFoundError, ValueError) as error:  # DatasetError, ImageReadError, bad checkpoints, ...
+        print(f"mmnet {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Checkpoints in a train dir: `checkpoint-<step>.pt`, written atomically, the last K kept."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+_NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
+FINISHED = "finished"  # marker file written when training reaches its last step
+
+
+def checkpoint_path(train_dir: Path, step: int) -> Path:
+    return Path(train_dir) / f"checkpoint-{step:08d}.pt"
+
+
+def list_checkpoints(train_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint in `train_dir`, oldest first."""
+    found = []
+    for path in Path(train_dir).glob("checkpoint-*.pt"):
+        match = _NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(train_dir: Path) -> Path | None:
+    found = list_checkpoints(train_dir)
+    return found[-1][1] if found else None
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)` for a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(state: dict, train_dir: Path, keep: int) -> Path:
+    """Write `state` (which holds "step") atomically and delete all but the newest `keep` checkpoints."""
+    path = checkpoint_path(train_dir, state["step"])
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    if keep > 0:
+        for _, old in list_checkpoints(train_dir)[:-keep]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint onto the CPU; a clear error for a missing or broken file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for a damaged file
+        raise ValueError(f"{path}: not a readable mmnet checkpoint ({error})") from error

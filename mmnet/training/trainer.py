@@ -1,0 +1,234 @@
+"""The training loop: data-parallel through torchrun, resumable, with atomic checkpoints and a CSV log."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from mmnet.data.dataset import MattingDataset
+from mmnet.models import create
+from mmnet.training.checkpoint import FINISHED, latest_checkpoint, load_checkpoint, save_checkpoint
+from mmnet.training.losses import LossWeights, MattingLoss, weight_decay_groups
+from mmnet.training.sampler import ResumableSampler
+
+LOG_FIELDS = ["step", "epoch", "lr", "loss", "alpha", "comp", "grad", "kd", "aux", "images_per_s", "elapsed_s"]
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of `mmnet train`; the defaults are the reference's (section 3)."""
+
+    dataset_path: str
+    train_dir: str
+    dataset_split_name: str = "train"
+    model: str = "mmnet"
+    width_multiplier: float = 1.0
+    depth_multiplier: float = 1.0
+    output_stride: int = 16
+    bn_momentum: float | None = None  # None: the model's own (the reference's slow BN decay)
+    size: int = 256
+    batch_size: int = 32  # per process
+    optimizer: str = "adam"
+    learning_rate: float = 1e-4
+    momentum: float = 0.9
+    lr_schedule: str = "constant"  # or "cosine"
+    warmup_steps: int = 0
+    weight_decay: float = 4e-7
+    lambda_alpha: float = 1.0
+    lambda_comp: float = 1.0
+    lambda_grad: float = 1.0
+    lambda_kd: float = 1.0
+    lambda_aux: float = 1.0
+    original_comp_scale: bool = False
+    ema_decay: float = 0.0  # 0: off (the reference's default); 0.999 is its --ema_decay
+    max_steps: int | None = None
+    epochs: float | None = None
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 0
+    val_holdout: float = 0.0  # percent of the split held out for validation (never trained on)
+    color_jitter: float = 0.0
+    num_workers: int = 2
+    threads: int | None = None
+    channels_last: bool = True
+    device: str = "auto"
+
+    def model_kwargs(self) -> dict:
+        kwargs = ({"width_multiplier": self.width_multiplier} if self.model == "mmnet"
+                  else {"depth_multiplier": self.depth_multiplier, "output_stride": self.output_stride})
+        if self.bn_momentum is not None:
+            kwargs["bn_momentum"] = self.bn_momentum
+        return kwargs
+
+    def total_steps(self, n_images: int, world_size: int) -> int:
+        if self.max_steps is not None:
+            return self.max_steps
+        if self.epochs is not None:
+            return math.ceil(self.epochs * n_images / (self.batch_size * world_size))
+        raise ValueError("give --max-steps or --epochs")
+
+
+def learning_rate(config: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up, then constant (the reference) or cosine decay to zero."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "cosine":
+        progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+        return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    raise ValueError(f"unknown lr schedule {config.lr_schedule!r}")
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    groups = weight_decay_groups(model, config.weight_decay)
+    lr = config.learning_rate
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=config.momentum)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr, momentum=config.momentum)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
+
+
+def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
+    """Rank, world size and device; torchrun's environment turns on DistributedDataParallel."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    name = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if name == "cuda" else "gloo")
+    rank = dist.get_rank() if world_size > 1 else 0
+    if name == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world_size, torch.device("cuda", local)
+    return rank, world_size, torch.device(name)
+
+
+class _CsvLog:
+    """log.csv in the train dir; on resume, rows past the resumed step (from a killed run) are dropped."""
+
+    def __init__(self, path: Path, start_step: int) -> None:
+        rows = []
+        if path.exists() and start_step > 0:
+            with path.open(newline="") as f:
+                rows = [row for row in csv.DictReader(f) if int(row["step"]) <= start_step]
+        self.file = path.open("w", newline="")
+        self.writer = csv.DictWriter(self.file, LOG_FIELDS, extrasaction="ignore")
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.file.flush()
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow(row)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def train(config: TrainConfig) -> Path:
+    """Train until `total_steps`, resuming from the newest checkpoint in `train_dir`. Returns that dir."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    rank, world_size, device = _setup_distributed(config)
+    is_main = rank == 0
+    train_dir = Path(config.train_dir)
+    torch.manual_seed(config.seed)
+
+    dataset = MattingDataset(config.dataset_path, config.dataset_split_name, config.size, augment=True,
+                             holdout_percent=config.val_holdout, holdout=False,
+                             color_jitter=config.color_jitter, progress=is_main)
+    total = config.total_steps(len(dataset), world_size)
+
+    model = create(config.model, **config.model_kwargs()).to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = make_optimizer(config, model)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+        config.ema_decay), use_buffers=True) if config.ema_decay > 0 else None)
+
+    step = 0
+    resume_from = latest_checkpoint(train_dir)
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if ema is not None and state.get("ema") is not None:
+            ema.module.load_state_dict(state["ema"])
+        step = state["step"]
+        if is_main:
+            print(f"resuming from {resume_from} (step {step})")
+    if is_main:
+        train_dir.mkdir(parents=True, exist_ok=True)
+        (train_dir / FINISHED).unlink(missing_ok=True)
+
+    ddp_model = nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
+    criterion = MattingLoss(LossWeights(config.lambda_alpha, config.lambda_comp, config.lambda_grad,
+                                        config.lambda_kd, config.lambda_aux), config.original_comp_scale)
+    sampler = ResumableSampler(len(dataset), config.seed, step * config.batch_size * world_size, rank, world_size)
+    loader = DataLoader(dataset, config.batch_size, sampler=sampler, num_workers=config.num_workers,
+                        drop_last=True, persistent_workers=config.num_workers > 0,
+                        pin_memory=device.type == "cuda")
+
+    def save() -> None:
+        if is_main:
+            save_checkpoint({"step": step, "model_name": config.model, "model_kwargs": config.model_kwargs(),
+                             "size": config.size, "model": model.state_dict(),
+                             "ema": ema.module.state_dict() if ema is not None else None,
+                             "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(config)},
+                            train_dir, config.keep_checkpoints)
+
+    log = _CsvLog(train_dir / "log.csv", step) if is_main else None
+    progress = tqdm(total=total, initial=step, disable=not is_main, desc="train", unit="step", dynamic_ncols=True)
+    model.train()
+    started, window_start, window_images = time.time(), time.time(), 0
+    batches = iter(loader)
+    while step < total:
+        images, alphas = next(batches)
+        images = images.to(device, memory_format=memory_format, non_blocking=True)
+        alphas = alphas.to(device, non_blocking=True)
+        lr = learning_rate(config, step, total)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        logits, aux_logits = ddp_model(images, with_aux=True)
+        loss, terms = criterion(logits, aux_logits, alphas, images)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        step += 1
+        window_images += images.shape[0] * world_size
+        if is_main and (step % config.log_every == 0 or step == total):
+            speed = window_images / max(1e-9, time.time() - window_start)
+            window_start, window_images = time.time(), 0
+            row = {"step": step, "epoch": f"{step * config.batch_size * world_size / len(dataset):.3f}",
+                   "lr": f"{lr:.3g}", "loss": f"{loss.item():.5f}", "images_per_s": f"{speed:.1f}",
+                   "elapsed_s": f"{time.time() - started:.1f}",
+                   **{name: f"{value.item():.5f}" for name, value in terms.items()}}
+            log.write(row)
+            progress.set_postfix(loss=row["loss"], img_s=row["images_per_s"])
+        progress.update(1)
+        if step % config.checkpoint_every == 0 or step == total:
+            save()
+    progress.close()
+    if is_main:
+        log.close()
+        (train_dir / FINISHED).write_text(f"{step}\n")
+    if world_size > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return train_dir
