@@ -57,8 +57,7 @@ class BestKeeper:
         for name, higher_is_better in KEEP_BEST.items():
             value = scores[name]
             old = self.best.get(name)
-            gain = (value - old[0]) if higher_is_better else (old[0] - value) if old else None
-            if old is None or gain > MIN_IMPROVEMENT:
+            if old is None or (value - old[0] if higher_is_better else old[0] - value) > MIN_IMPROVEMENT:
                 folder = self.out_dir / "best" / name
                 folder.mkdir(parents=True, exist_ok=True)
                 for stale in folder.glob("checkpoint-*.pt"):
@@ -99,9 +98,10 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
     With `val_holdout` > 0, only the held-out part of the split is scored (the part `mmnet train
     --val-holdout` never trains on)."""
     target = Path(checkpoint_path)
-    if not target.exists():
+    if not target.exists() and not loop:  # a loop may start before training has made its dir
         raise FileNotFoundError(f"{target}: no such checkpoint or train dir")
-    train_dir = target if target.is_dir() else target.parent
+    is_file = target.is_file()
+    train_dir = target.parent if is_file else target
     suffix = f"-holdout{val_holdout:g}" if val_holdout else ""
     out = Path(out_dir) if out_dir else train_dir / "eval" / f"{split}{suffix}"
     log, keeper = ScoreLog(out), BestKeeper(out)
@@ -110,7 +110,7 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
     deadline = time.time() + timeout if timeout else None
 
     def pending() -> list[tuple[int, Path]]:
-        if target.is_file():
+        if is_file:
             return [] if done else [(-1, target)]
         found = [(s, p) for s, p in list_checkpoints(target) if s not in done]
         return found if loop else found[-1:]
@@ -133,8 +133,8 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
             print(f"step {step}: {format_scores(scores)}", flush=True)
             log.add(step, path, scores)
             keeper.update(step, path, scores)
-            done.add(step if target.is_dir() else -1)
-        if not loop or target.is_file():
+            done.add(-1 if is_file else step)
+        if not loop or is_file:
             if not done:
                 raise FileNotFoundError(f"{target}: no checkpoint-*.pt in this train dir")
             return log.rows

@@ -1,0 +1,157 @@
+"""Decode photos and alpha mattes into uint8 arrays, with errors that name the file (numpy + cv2 only).
+
+One decode path: `decode_image_bytes` / `decode_mask_bytes` take the encoded bytes (a file, stdin, an
+upload); `read_image` / `read_mask` read a file and call them.
+
+- EXIF orientation: `cv2.imdecode` applies it for every flag set except exactly `IMREAD_UNCHANGED`; we
+  decode with `IMREAD_ANYDEPTH | IMREAD_ANYCOLOR`, which keeps 16-bit samples, drops alpha, expands
+  palettes and applies the orientation.
+- Truncation: OpenCV 4.x decodes a truncated JPEG with only a warning (grey fill), so before decoding
+  we walk the JPEG marker segments (and PNG chunks) and require that they reach the end-of-image
+  marker (JPEG EOI, PNG IEND). Other formats fail in the decoder itself when truncated.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+_JPEG_SOI = b"\xff\xd8"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageReadError(ValueError):
+    """An image or mask that cannot be used; the message is "{path}: {problem}"."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The photo at `path` as uint8 H×W×3 RGB."""
+    return decode_image_bytes(_read_bytes(path), str(path))
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """The alpha matte at `path` as uint8 H×W."""
+    return decode_mask_bytes(_read_bytes(path), str(path))
+
+
+def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """Encoded bytes -> uint8 H×W×3 RGB. Grey is repeated, alpha dropped, 16-bit rounded to 8-bit."""
+    pixels = _to_uint8(_decode(data, name))
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+
+
+def decode_mask_bytes(data: bytes, name: str) -> np.ndarray:
+    """Encoded bytes -> uint8 H×W matte. A colour mask gives its first channel when all channels are
+    equal, else its luminance (0.299 R + 0.587 G + 0.114 B); alpha is dropped; 16-bit -> 8-bit."""
+    pixels = _decode(data, name)
+    if pixels.ndim == 3:
+        first = pixels[..., 0]
+        equal = np.array_equal(first, pixels[..., 1]) and np.array_equal(first, pixels[..., 2])
+        pixels = np.ascontiguousarray(first) if equal else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    return _to_uint8(pixels)
+
+
+def _read_bytes(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(path, "file does not exist") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a directory, not an image file") from None
+    except OSError as error:
+        raise ImageReadError(path, f"cannot read file ({error.strerror or error})") from None
+
+
+def _decode(data: bytes, name: str) -> np.ndarray:
+    """The shared core: checks, then cv2 decode -> H×W or H×W×3 (BGR), uint8 or uint16."""
+    data = bytes(data)
+    if not data:
+        raise ImageReadError(name, "empty file")
+    if data.startswith(_JPEG_SOI) and not _jpeg_is_complete(data):
+        raise ImageReadError(name, "truncated JPEG (no end-of-image marker)")
+    if data.startswith(_PNG_SIGNATURE) and not _png_is_complete(data):
+        raise ImageReadError(name, "truncated PNG (no IEND chunk)")
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _DECODE_FLAGS)
+    except cv2.error as error:
+        raise ImageReadError(name, f"cannot decode image ({str(error).strip().splitlines()[-1]})") from None
+    if pixels is None or pixels.size == 0:
+        raise ImageReadError(name, "not a readable image (unknown format, or corrupt or truncated data)")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise ImageReadError(name, f"unsupported sample type {pixels.dtype} (expected 8- or 16-bit)")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    if pixels.ndim == 3 and pixels.shape[2] != 3:
+        raise ImageReadError(name, f"unsupported channel count {pixels.shape[2]}")
+    return pixels
+
+
+def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """uint16 -> uint8 by round(x / 257), so 65535 -> 255 and 8-bit values stored as 16-bit survive."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """Follow the JPEG marker segments from SOI; True when they reach an EOI marker. Segment lengths skip
+    embedded thumbnails; after each SOS the entropy-coded data is scanned for the next real marker."""
+    pos, end = 2, len(data)
+    while pos + 1 < end:
+        if data[pos] != 0xFF:  # extraneous bytes between segments: libjpeg skips them too
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return False
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:  # EOI
+            return True
+        pos += 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn and TEM stand alone
+            continue
+        if pos + 2 > end:
+            return False
+        pos += int.from_bytes(data[pos:pos + 2], "big")
+        if marker == 0xDA:  # SOS: skip entropy-coded data up to a marker that is not FF00 or RSTn
+            pos = _skip_entropy_coded(data, pos)
+            if pos < 0:
+                return False
+    return False
+
+
+def _skip_entropy_coded(data: bytes, pos: int) -> int:
+    """Position of the first marker after entropy-coded data starting at `pos`, or -1 at the end."""
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            return -1
+        following = data[pos + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos += 2
+        elif following == 0xFF:
+            pos += 1
+        else:
+            return pos
+
+
+def _png_is_complete(data: bytes) -> bool:
+    """Follow the PNG chunks; True when they reach IEND within the data."""
+    pos, end = len(_PNG_SIGNATURE), len(data)
+    while pos + 8 <= end:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos += 12 + length  # length, type, data, CRC
+    return False
