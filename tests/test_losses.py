@@ -75,3 +75,10 @@ def test_weight_decay_only_on_regular_conv_kernels():
         if isinstance(module, torch.nn.BatchNorm2d):
             assert id(module.weight) not in decayed
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_sobel_equals_the_convolution():
+    x = torch.rand(2, 1, 9, 7)
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
+    expected = torch.nn.functional.conv2d(x, torch.stack([kx, kx.t()]).unsqueeze(1), padding=1)
+    assert torch.allclose(sobel(x), expected, atol=1e-6)

@@ -9,8 +9,6 @@ from torch import nn
 
 from mmnet.models.layers import is_depthwise
 
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
-
 
 @dataclass(frozen=True)
 class LossWeights:
@@ -30,9 +28,15 @@ def soft_cross_entropy(logits: torch.Tensor, alpha: torch.Tensor) -> torch.Tenso
 
 
 def sobel(alpha: torch.Tensor) -> torch.Tensor:
-    """x and y Sobel responses (kernels / 8, zero padding): N×1×H×W -> N×2×H×W."""
-    kernel = torch.stack([_SOBEL_X, _SOBEL_X.t()]).unsqueeze(1).to(alpha)
-    return F.conv2d(alpha, kernel, padding=1)
+    """x and y Sobel responses (kernels [[-1,0,1],[-2,0,2],[-1,0,1]] / 8 and its transpose, zero padding):
+    N×1×H×W -> N×2×H×W. Written as separable shifts: a 1-channel 3×3 convolution is several times slower
+    on the CPU, forward and backward."""
+    p = F.pad(alpha, (1, 1, 1, 1))
+    smooth_y = p[..., :-2, :] + 2 * p[..., 1:-1, :] + p[..., 2:, :]  # [1, 2, 1] down the rows
+    smooth_x = p[..., :, :-2] + 2 * p[..., :, 1:-1] + p[..., :, 2:]  # [1, 2, 1] along the columns
+    gx = smooth_y[..., :, 2:] - smooth_y[..., :, :-2]
+    gy = smooth_x[..., 2:, :] - smooth_x[..., :-2, :]
+    return torch.cat([gx, gy], dim=1) / 8.0
 
 
 class MattingLoss(nn.Module):
