@@ -38,6 +38,7 @@ def _add_train(sub) -> None:
     p.add_argument("--original-comp-scale", action="store_true",
                    help="reproduce the reference's double /255 in the compositional loss")
     p.add_argument("--ema-decay", type=float, default=0.0, help="EMA of the weights (0: off)")
+    p.add_argument("--init-from", help="start a new run from this checkpoint's weights (not its optimizer)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--max-steps", type=int)
     length.add_argument("--epochs", type=float)

@@ -127,3 +127,16 @@ def test_evaluate_loop_beside_training(synthetic_root, tmp_path):
     assert evaluator.returncode == 0, output
     scored = [r["step"] for r in json.loads((tmp_path / "eval" / "test" / "scores.json").read_text())]
     assert scored == [2, 4, 6, 8]
+
+
+def test_ema_and_init_from(synthetic_root, tmp_path):
+    train(config(synthetic_root, tmp_path / "a", max_steps=2, ema_decay=0.9))
+    state = load_checkpoint(list_checkpoints(tmp_path / "a")[-1][1])
+    assert state["ema"] is not None
+    differs = [name for name, t in state["model"].items()
+               if t.is_floating_point() and not torch.allclose(t, state["ema"][name])]
+    assert differs, "the EMA weights must trail the raw weights"
+    train(config(synthetic_root, tmp_path / "b", max_steps=1, size=96,
+                 init_from=str(list_checkpoints(tmp_path / "a")[-1][1])))
+    b = load_checkpoint(list_checkpoints(tmp_path / "b")[-1][1])
+    assert b["step"] == 1 and b["size"] == 96

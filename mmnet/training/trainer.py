@@ -51,6 +51,7 @@ class TrainConfig:
     lambda_aux: float = 1.0
     original_comp_scale: bool = False
     ema_decay: float = 0.0  # 0: off (the reference's default); 0.999 is its --ema_decay
+    init_from: str | None = None  # start a new run from these weights (e.g. a 128² run before 256²)
     max_steps: int | None = None
     epochs: float | None = None
     checkpoint_every: int = 500
@@ -162,6 +163,13 @@ def train(config: TrainConfig) -> Path:
 
     step = 0
     resume_from = latest_checkpoint(train_dir)
+    if resume_from is None and config.init_from:
+        initial = load_checkpoint(config.init_from)
+        model.load_state_dict(initial["ema"] if initial.get("ema") is not None else initial["model"])
+        if ema is not None:
+            ema.module.load_state_dict(model.state_dict())
+        if is_main:
+            print(f"starting from the weights of {config.init_from} (step {initial['step']})")
     if resume_from is not None:
         state = load_checkpoint(resume_from)
         model.load_state_dict(state["model"])

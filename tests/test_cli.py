@@ -1,0 +1,98 @@
+"""The command line as a user runs it: output, presets, and clear errors with a non-zero exit."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mmnet.cli import main, parse_args
+from mmnet.data.synthetic import make_dataset
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mmnet.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_info_prints_parameters_and_macs():
+    result = run("info", "--model", "mmnet", "--width-multiplier", "1.0", "--size", "256")
+    assert result.returncode == 0, result.stderr
+    assert "190,490" in result.stdout and "327.5 M" in result.stdout
+    deeplab = run("info", "--model", "deeplab", "--depth-multiplier", "0.5", "--size", "128")
+    assert "695,362" in deeplab.stdout
+
+
+def test_preset_sets_defaults_and_flags_win():
+    args = parse_args(["train", "--preset", "deeplab_os16_dm0.5_256", "--dataset-path", "d", "--train-dir", "t",
+                       "--max-steps", "7", "--learning-rate", "0.01"])
+    assert (args.model, args.depth_multiplier, args.output_stride, args.lambda_aux) == ("deeplab", 0.5, 16, 0.0)
+    assert args.learning_rate == 0.01 and args.max_steps == 7 and args.epochs == 30000
+    assert args.weight_decay == 4e-7 and args.checkpoint_every == 500 and args.keep_checkpoints == 3
+
+
+def test_train_on_missing_dataset_names_it(tmp_path, capsys):
+    code = main(["train", "--dataset-path", str(tmp_path / "nowhere"), "--train-dir", str(tmp_path / "run"),
+                 "--max-steps", "1"])
+    assert code == 1
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_train_reports_every_bad_pair(tmp_path):
+    split = make_dataset(tmp_path, n=6)
+    (split / "mask" / "synth_00001.png").unlink()
+    (split / "image" / "synth_00002.jpg").write_bytes(b"this is no jpeg")
+    result = run("train", "--dataset-path", str(tmp_path), "--train-dir", str(tmp_path / "run"), "--max-steps", "1")
+    assert result.returncode == 1
+    assert "synth_00001" in result.stderr and "no mask" in result.stderr
+    (split / "mask" / "synth_00001.png").write_bytes((split / "mask" / "synth_00000.png").read_bytes())
+    result = run("train", "--dataset-path", str(tmp_path), "--train-dir", str(tmp_path / "run"), "--max-steps", "1")
+    assert result.returncode == 1 and "synth_00002.jpg" in result.stderr
+    assert not (tmp_path / "run" / "log.csv").exists()
+
+
+def test_train_needs_a_length(tmp_path):
+    result = run("train", "--dataset-path", str(tmp_path), "--train-dir", str(tmp_path / "run"))
+    assert result.returncode != 0 and "--max-steps" in result.stderr
+
+
+def test_evaluate_missing_checkpoint(tmp_path, synthetic_root):
+    result = run("evaluate", "--dataset-path", str(synthetic_root), "--checkpoint-path", str(tmp_path / "none.pt"))
+    assert result.returncode == 1 and "none.pt" in result.stderr
+
+
+def test_train_export_plot(tmp_path, synthetic_root):
+    """A short run through the command line, then its checkpoint exported to ONNX and run there."""
+    ort = pytest.importorskip("onnxruntime")
+    train_dir = tmp_path / "run"
+    result = run("train", "--dataset-path", str(synthetic_root), "--train-dir", str(train_dir),
+                 "--width-multiplier", "0.5", "--size", "64", "--batch-size", "4", "--max-steps", "3",
+                 "--checkpoint-every", "3", "--num-workers", "0", "--log-every", "1")
+    assert result.returncode == 0, result.stderr
+    onnx_path = tmp_path / "model.onnx"
+    result = run("export", str(train_dir), "-o", str(onnx_path), "--size", "64")
+    assert result.returncode == 0, result.stderr
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (alpha,) = session.run(None, {"image": np.random.rand(1, 3, 64, 64).astype(np.float32)})
+    assert alpha.shape == (1, 1, 64, 64) and 0 <= alpha.min() and alpha.max() <= 1
+    result = run("plot", str(train_dir))
+    assert result.returncode == 0, result.stderr
+    assert (train_dir / "training.png").stat().st_size > 1000
+
+
+def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
+    """The original's train script, shortened by a pass-through flag, runs with the preset's settings."""
+    if shutil.which("mmnet") is None:
+        pytest.skip("the mmnet console script is not installed")
+    script = "scripts/train_mmnet_dm1.0_256.sh"
+    result = subprocess.run(["bash", script, str(synthetic_root), str(tmp_path / "run"), "--max-steps", "1",
+                             "--batch-size", "2", "--size", "64", "--num-workers", "0"],
+                            capture_output=True, text=True, timeout=600,
+                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert result.returncode == 0, result.stderr
+    import torch
+    state = torch.load(tmp_path / "run" / "checkpoint-00000001.pt", weights_only=False)
+    config = state["config"]
+    assert config["learning_rate"] == 1e-4 and config["weight_decay"] == 4e-7 and config["epochs"] == 30000
+    assert config["lambda_aux"] == 1.0 and config["width_multiplier"] == 1.0 and config["batch_size"] == 2
