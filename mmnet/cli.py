@@ -169,11 +169,32 @@ def _synthetic(args: argparse.Namespace) -> None:
     print(f"wrote {make_dataset(args.root, args.num, args.height, args.width, args.split, args.seed)}")
 
 
+def _add_prepare_alpha(sub) -> None:
+    p = sub.add_parser("prepare-alpha", help="binary person masks -> soft alpha mattes (closed-form matting)")
+    p.add_argument("images", help="folder of photos")
+    p.add_argument("masks", help="folder of binary masks, matched to the photos by file stem")
+    p.add_argument("out", help="folder for the <stem>.png mattes (created; existing ones are skipped)")
+    p.add_argument("--band", type=int, default=10, help="unknown band, px on each side of the mask's edge")
+    p.add_argument("--workers", type=int, default=2, help="processes")
+    p.add_argument("--overwrite", action="store_true", help="redo mattes that are already there")
+    p.set_defaults(handler=_prepare_alpha)
+
+
+def _prepare_alpha(args: argparse.Namespace) -> None:
+    from mmnet.data.prepare_alpha import prepare_alpha
+    summary = prepare_alpha(args.images, args.masks, args.out, band=args.band, workers=args.workers,
+                            overwrite=args.overwrite)
+    print(summary.report(), file=sys.stderr if summary.failed else sys.stdout)
+    if summary.failed:
+        raise SystemExit(1)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic):
+    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic,
+                _add_prepare_alpha):
         add(sub)
     return parser, sub.choices
 

@@ -1,0 +1,161 @@
+"""MediaPipe's selfie segmenter (Apache-2.0) as a benchmark peer, run with ai-edge-litert.
+
+The model is the `.tflite` inside the `mediapipe==0.10.21` wheel; `fetch_selfie_model` downloads that
+wheel with pip (mediapipe itself is never installed), extracts the model and caches it.
+
+Preprocessing follows MediaPipe's own graph, `mediapipe/modules/selfie_segmentation/selfie_segmentation_cpu.pbtxt`
+(model 0, as compiled into the wheel's `selfie_segmentation_cpu.binarypb`): ImageToTensorCalculator with
+`output_tensor_width/height: 256`, `keep_aspect_ratio: false` (the whole frame is squashed, no letterbox),
+`output_tensor_float_range {min: 0 max: 1}`, `border_mode: BORDER_ZERO`; its OpenCV converter warps the
+uint8 RGB frame with `cv::warpPerspective(INTER_LINEAR)` (frame corners onto tensor corners), then scales
+by 1/255. TensorsToSegmentationCalculator uses `activation: NONE` (the model ends in a sigmoid) and
+upsamples the 256×256 mask to the frame size with `cv::resize` (bilinear).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SELFIE_REQUIREMENT = "mediapipe==0.10.21"
+SELFIE_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
+SELFIE_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
+SELFIE_FILENAME = "selfie_segmentation.tflite"
+# Any wheel of the release holds the same model: pin one so the download works from any host Python.
+_WHEEL_TARGET = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
+                 "--implementation", "cp", "--only-binary=:all:")
+INPUT_SIZE = 256
+PIP_TIMEOUT_S = 600
+
+
+class PeerModelError(RuntimeError):
+    """A peer model that cannot be fetched or loaded; the message names the file or the command."""
+
+
+# ------------------------------------------------------------------------------------------- fetching
+
+def default_cache_dir() -> Path:
+    """`~/.cache/mmnet/peers`."""
+    return Path.home() / ".cache" / "mmnet" / "peers"
+
+
+def fetch_selfie_model(cache_dir: Path | None = None) -> Path:
+    """The cached selfie segmentation `.tflite`, downloaded (wheel via pip), extracted and checked first
+    when it is absent or its sha256 is not SELFIE_SHA256."""
+    target = Path(cache_dir or default_cache_dir()) / SELFIE_FILENAME
+    if target.is_file() and _sha256(target.read_bytes()) == SELFIE_SHA256:
+        return target
+    with tempfile.TemporaryDirectory(prefix="mmnet-peer-") as tmp:
+        wheel = _download_wheel(Path(tmp))
+        data = _extract_member(wheel, SELFIE_MEMBER)
+    digest = _sha256(data)
+    if digest != SELFIE_SHA256:
+        raise PeerModelError(f"{wheel.name}:{SELFIE_MEMBER}: sha256 {digest}, expected {SELFIE_SHA256}")
+    _write_atomic(target, data)
+    return target
+
+
+def _download_wheel(folder: Path) -> Path:
+    """`pip download --no-deps mediapipe==0.10.21` into `folder`; the wheel's path."""
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", *_WHEEL_TARGET,
+               SELFIE_REQUIREMENT, "-d", str(folder), "--quiet"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise PeerModelError(f"`pip download {SELFIE_REQUIREMENT}` took over {PIP_TIMEOUT_S} s "
+                             "(is a package index reachable?)") from None
+    wheels = sorted(folder.glob("mediapipe-*.whl"))
+    if done.returncode != 0 or not wheels:
+        tail = "\n  ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise PeerModelError(f"`pip download {SELFIE_REQUIREMENT}` failed (exit {done.returncode}); no package "
+                             f"index reachable? (PIP_INDEX_URL sets one). pip said:\n  {tail}")
+    return wheels[0]
+
+
+def _extract_member(wheel: Path, member: str) -> bytes:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.read(member)
+    except KeyError:
+        raise PeerModelError(f"{wheel}: no {member} in this wheel") from None
+    except zipfile.BadZipFile as error:
+        raise PeerModelError(f"{wheel}: not a readable wheel ({error})") from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- inference
+
+class MediaPipeSelfie:
+    """The selfie segmenter on ai-edge-litert: uint8 RGB photo -> person probability."""
+
+    size = INPUT_SIZE
+
+    def __init__(self, model_path: str | Path, threads: int = 2) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ImportError("MediaPipeSelfie needs ai-edge-litert (pip install ai-edge-litert); it is a "
+                              "benchmark-only peer, not a dependency of mmnet") from None
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: model file does not exist (fetch_selfie_model() downloads it)")
+        try:
+            self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise PeerModelError(f"{path}: cannot load the model ({error})") from None
+        (self._input,), (self._output,) = (self._interpreter.get_input_details(),
+                                           self._interpreter.get_output_details())
+        expected = (1, self.size, self.size, 3)
+        if tuple(self._input["shape"]) != expected:
+            raise PeerModelError(f"{path}: input shape {tuple(self._input['shape'])}, expected {expected}")
+
+    def prepare(self, image_u8: np.ndarray) -> np.ndarray:
+        """uint8 H×W×3 RGB -> float32 1×256×256×3 in [0, 1], squashed as MediaPipe does (no letterbox)."""
+        image = np.asarray(image_u8)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected a uint8 H×W×3 RGB image, got {image.dtype} {image.shape}")
+        height, width = image.shape[:2]
+        warp = np.diag([self.size / width, self.size / height, 1.0])  # frame corners -> tensor corners
+        squashed = cv2.warpPerspective(image, warp, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return (squashed.astype(np.float32) * np.float32(1 / 255))[None]
+
+    def run_prepared(self, tensor: np.ndarray) -> np.ndarray:
+        """The model call alone: float32 1×256×256×3 -> float32 256×256 person probability."""
+        self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(tensor, np.float32))
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output["index"])[0, :, :, 0].copy()
+
+    def predict(self, image_u8: np.ndarray) -> np.ndarray:
+        """uint8 H×W×3 RGB -> float32 256×256 person probability (of the squashed frame)."""
+        return self.run_prepared(self.prepare(image_u8))
+
+    def predict_full(self, image_u8: np.ndarray) -> np.ndarray:
+        """uint8 H×W×3 RGB -> float32 H×W person probability (bilinear upsampling, as MediaPipe's)."""
+        height, width = np.asarray(image_u8).shape[:2]
+        return cv2.resize(self.predict(image_u8), (width, height), interpolation=cv2.INTER_LINEAR)
