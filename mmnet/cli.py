@@ -49,6 +49,10 @@ def _add_train(sub) -> None:
     p.add_argument("--val-holdout", type=float, default=0.0,
                    help="percent of the split held out (by file name hash) and never trained on")
     p.add_argument("--color-jitter", type=float, default=0.0)
+    p.add_argument("--composite", type=float, default=0.0,
+                   help="probability of compositing the person onto one of --backgrounds (0: off)")
+    p.add_argument("--composite-two", type=float, default=0.25, help="probability of a second person")
+    p.add_argument("--backgrounds", help="folder of background photos (15%% held out for validation)")
     p.add_argument("--num-workers", type=int, default=2, help="data loading processes")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
@@ -189,12 +193,40 @@ def _prepare_alpha(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _add_matte(sub) -> None:
+    p = sub.add_parser("matte", help="matte photos (files, folders, globs, - for stdin) to PNGs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive), globs, or -")
+    p.add_argument("-o", "--output", help="output folder, or NAME.png for a single image (default for -: stdout)")
+    p.add_argument("--watch", action="store_true", help="process new photos in the INPUT folder until Ctrl-C")
+    p.add_argument("--format", default="alpha", choices=["alpha", "rgba", "composite", "mask"],
+                   help="alpha: 8-bit matte; rgba: transparent cut-out; composite: new background; mask: binary")
+    p.add_argument("--background", help="for composite: a colour (white, #00ff00, 0,255,0), an image, or blur "
+                                         "(default: white)")
+    p.add_argument("--threshold", type=float, default=0.5, help="for mask: alpha above this is person")
+    p.add_argument("--model", help="a shipped model name, an .onnx file or a .pt checkpoint (default: shipped)")
+    p.add_argument("--size", type=int, help="input side for a dynamic-size .onnx or a checkpoint")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: its choice)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
+                   help="upsample the matte guided by the photo (default: the model's setting, off)")
+    p.set_defaults(handler=_matte)
+
+
+def _matte(args: argparse.Namespace) -> None:
+    from mmnet.runtime.batch import matte
+    code = matte(args.inputs, args.output, model=args.model, size=args.size, threads=args.threads,
+                 watch=args.watch, format=args.format, background=args.background, threshold=args.threshold,
+                 overwrite=args.overwrite, refine=args.refine)
+    if code:
+        raise SystemExit(code)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic,
-                _add_prepare_alpha):
+                _add_prepare_alpha, _add_matte):
         add(sub)
     return parser, sub.choices
 

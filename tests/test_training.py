@@ -140,3 +140,20 @@ def test_ema_and_init_from(synthetic_root, tmp_path):
                  init_from=str(list_checkpoints(tmp_path / "a")[-1][1])))
     b = load_checkpoint(list_checkpoints(tmp_path / "b")[-1][1])
     assert b["step"] == 1 and b["size"] == 96
+
+
+def test_composite_training(synthetic_root, tmp_path, monkeypatch):
+    """--composite cuts the people out and pastes them onto the backgrounds; the foreground cache is reused."""
+    import cv2
+    import numpy as np
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the foreground cache goes to ~/.cache/mmnet
+    backgrounds = tmp_path / "backgrounds"
+    backgrounds.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        cv2.imwrite(str(backgrounds / f"bg{i}.jpg"), rng.integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    train(config(synthetic_root, tmp_path / "run", max_steps=2, composite=0.8, backgrounds=str(backgrounds)))
+    assert load_checkpoint(list_checkpoints(tmp_path / "run")[-1][1])["step"] == 2
+    assert len(list((tmp_path / "home" / ".cache" / "mmnet" / "foregrounds").glob("*.npy"))) == 1
+    with pytest.raises(ValueError, match="--backgrounds"):
+        train(config(synthetic_root, tmp_path / "run2", max_steps=1, composite=0.5))

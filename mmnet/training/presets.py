@@ -10,7 +10,19 @@ _REFERENCE = {
     "ema_decay": 0.0, "color_jitter": 0.0,
 }
 
+# Our recipe for 2 CPU cores (docs/models.md): a higher learning rate with warm-up and cosine decay, an EMA of
+# the weights, faster batch norm, composites onto new backgrounds; first at 128², then 256² from those weights.
+_PORTRAIT = {
+    "batch_size": 32, "optimizer": "adam", "lr_schedule": "cosine", "weight_decay": 4e-7,
+    "lambda_alpha": 1.0, "lambda_comp": 1.0, "lambda_grad": 1.0, "lambda_kd": 1.0, "lambda_aux": 1.0,
+    "bn_momentum": 0.01, "ema_decay": 0.999, "composite": 0.6, "composite_two": 0.25, "color_jitter": 0.1,
+    "val_holdout": 10.0, "checkpoint_every": 250, "keep_checkpoints": 2,
+}
+
 PRESETS: dict[str, dict] = {
+    "portrait_128": {**_PORTRAIT, "size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 2200},
+    "portrait_256": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50, "max_steps": 700,
+                     "ema_decay": 0.998},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},

@@ -60,6 +60,9 @@ class TrainConfig:
     seed: int = 0
     val_holdout: float = 0.0  # percent of the split held out for validation (never trained on)
     color_jitter: float = 0.0
+    composite: float = 0.0  # probability of a sample cut out and composited onto a background
+    composite_two: float = 0.25  # probability of a second person in a composite
+    backgrounds: str | None = None  # folder of background photos for --composite
     num_workers: int = 2
     threads: int | None = None
     channels_last: bool = True
@@ -102,6 +105,17 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(groups, lr=lr, momentum=config.momentum)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
+
+
+def _composite(config: TrainConfig, base: MattingDataset, progress: bool):
+    """Wrap the training set so that people are composited onto the training part of the backgrounds."""
+    from mmnet.data.composite import CompositeDataset, ForegroundCache, load_backgrounds
+    if not config.backgrounds:
+        raise ValueError("--composite needs --backgrounds FOLDER")
+    foregrounds = ForegroundCache(base, progress=progress).foregrounds
+    backgrounds = load_backgrounds(config.backgrounds, config.size, holdout=False)
+    return CompositeDataset(base, backgrounds, foregrounds, p_composite=config.composite,
+                            p_two=config.composite_two)
 
 
 def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
@@ -152,6 +166,8 @@ def train(config: TrainConfig) -> Path:
     dataset = MattingDataset(config.dataset_path, config.dataset_split_name, config.size, augment=True,
                              holdout_percent=config.val_holdout, holdout=False,
                              color_jitter=config.color_jitter, progress=is_main)
+    if config.composite > 0:
+        dataset = _composite(config, dataset, progress=is_main)
     total = config.total_steps(len(dataset), world_size)
 
     model = create(config.model, **config.model_kwargs()).to(device)
@@ -164,7 +180,8 @@ def train(config: TrainConfig) -> Path:
     step = 0
     resume_from = latest_checkpoint(train_dir)
     if resume_from is None and config.init_from:
-        initial = load_checkpoint(config.init_from)
+        source = Path(config.init_from)
+        initial = load_checkpoint(latest_checkpoint(source) or source if source.is_dir() else source)
         model.load_state_dict(initial["ema"] if initial.get("ema") is not None else initial["model"])
         if ema is not None:
             ema.module.load_state_dict(model.state_dict())
