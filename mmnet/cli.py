@@ -208,7 +208,7 @@ def _add_matte(sub) -> None:
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: its choice)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
-                   help="upsample the matte guided by the photo (default: the model's setting, off)")
+                   help="upsample the matte guided by the photo (default: on)")
     p.set_defaults(handler=_matte)
 
 

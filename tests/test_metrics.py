@@ -228,18 +228,21 @@ def test_resize_alpha():
 
 
 def test_score_resolutions():
-    # gt 32×32 pixel checkerboard: bilinear halving averages each 2×2 cell -> a constant .5 at 16×16,
-    # so a constant .5 prediction is exact at network resolution and off by .5 everywhere at full size.
-    gt = (np.indices((32, 32)).sum(0) % 2).astype(np.float64)
-    pred = np.full((16, 16), 0.5)
-    s = score(pred, gt)
-    assert list(s) == list(METRIC_NAMES)
+    # A ramp is resized exactly by the align-corners mapping (corner pixels on corner pixels), in both
+    # directions: a 16×16 ramp prediction is exact against a 32×32 ramp at both resolutions. The half-pixel
+    # mapping would clamp at the borders and miss.
+    gt = np.tile(np.arange(32) / 31, (32, 1))
+    ramp = np.tile(np.arange(16) / 15, (16, 1))
+    exact = score(ramp, gt)
+    assert list(exact) == list(METRIC_NAMES)
+    assert exact["mad"] == pytest.approx(0.0, abs=1e-6) and exact["mad_full"] == pytest.approx(0.0, abs=1e-6)
+    assert exact["gauss_grad_full"] == pytest.approx(0.0, abs=1e-6)
+    s = score(np.full((16, 16), 0.5), gt)
     assert all(isinstance(v, float) and math.isfinite(v) for v in s.values())
-    assert s["mad"] == pytest.approx(0.0, abs=1e-7)
-    assert s["gauss_grad"] == pytest.approx(0.0, abs=1e-7)
-    assert s["mad_full"] == pytest.approx(0.5)
-    assert s["sad"] == pytest.approx(0.5 * 32 * 32 / 1000)
-    assert s["mse"] == pytest.approx(0.25)
+    error = np.abs(0.5 - gt)
+    assert s["mad_full"] == pytest.approx(error.mean())
+    assert s["sad"] == pytest.approx(error.sum() / 1000)
+    assert s["mse"] == pytest.approx((error ** 2).mean())
     assert s["iou"] == 0.0  # .5 is not > .5
     assert s["grad"] == pytest.approx(dim_grad(np.zeros((32, 32)), gt)) and s["grad"] > 0
 

@@ -19,14 +19,19 @@ _GREY = np.array([0.299, 0.587, 0.114], np.float32)  # RGB luminance weights
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def resize_align_corners(array: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of H×W or H×W×C (C ≤ 4) to size×size with TF's align_corners=True mapping,
-    src = dst·(in−1)/(out−1), so corner pixels land exactly on corner pixels. Keeps the dtype."""
-    if size < 2:
-        raise ValueError(f"size must be at least 2, got {size}")
-    height, width = array.shape[:2]
-    matrix = np.array([[(width - 1) / (size - 1), 0.0, 0.0], [0.0, (height - 1) / (size - 1), 0.0]])
-    return _warp(array, matrix, size)
+def resize_align_corners(array: np.ndarray, height: int, width: int | None = None) -> np.ndarray:
+    """Bilinear resize of H×W or H×W×C (C ≤ 4) to height×width (width defaults to height) with TF's
+    align_corners=True mapping, src = dst·(in−1)/(out−1), so corner pixels land exactly on corner pixels.
+    The network's input is squashed this way, so its output goes back to the photo this way too. Keeps the
+    dtype."""
+    width = height if width is None else width
+    if min(height, width) < 2:
+        raise ValueError(f"the output must be at least 2×2, got {height}×{width}")
+    in_height, in_width = array.shape[:2]
+    if (in_height, in_width) == (height, width):
+        return array
+    matrix = np.array([[(in_width - 1) / (width - 1), 0.0, 0.0], [0.0, (in_height - 1) / (height - 1), 0.0]])
+    return _warp(array, matrix, height, width)
 
 
 def reference_affine(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -116,10 +121,11 @@ def _affine(a: float, b: float, c: float, d: float, e: float, f: float) -> np.nd
     return np.array([[a, b, c], [d, e, f], [0.0, 0.0, 1.0]])
 
 
-def _warp(array: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear warp to size×size; `matrix` maps output to input coordinates; edges replicate."""
+def _warp(array: np.ndarray, matrix: np.ndarray, height: int, width: int | None = None) -> np.ndarray:
+    """Bilinear warp to height×width (square if no width); `matrix` maps output to input coordinates;
+    edges replicate."""
     if array.ndim == 3 and array.shape[2] > 4:
         raise ValueError(f"at most 4 channels can be warped, got {array.shape[2]}")
-    warped = cv2.warpAffine(array, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    warped = cv2.warpAffine(array, matrix, (width or height, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_REPLICATE)
     return warped[..., None] if array.ndim == 3 and warped.ndim == 2 else warped

@@ -17,6 +17,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from mmnet.data.augment import resize_align_corners
+
 METRIC_NAMES: tuple[str, ...] = (
     "mad", "gauss_grad",              # network resolution, gt resized (bilinear) to pred's size
     "mad_full", "gauss_grad_full",    # gt resolution, pred upsampled (bilinear)
@@ -45,11 +47,10 @@ def _pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear (cv2.INTER_LINEAR, half-pixel centres) resize to height×width, as float32."""
-    a = _as_float(alpha).astype(np.float32)
-    if a.shape == (height, width):
-        return a
-    return cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
+    """Bilinear resize to height×width, as float32, with the align_corners=True mapping by which the photo
+    was squashed into the network (the reference upsampled with TF's legacy mapping, which is shifted
+    against its own input by up to a pixel of the network's grid)."""
+    return resize_align_corners(_as_float(alpha).astype(np.float32), height, width)
 
 
 # ------------------------------------------------------------------------------------ pixel-wise errors

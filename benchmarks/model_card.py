@@ -1,0 +1,165 @@
+"""The model card's numbers (docs/models.md), measured in one run: every shipped model and MediaPipe's selfie
+segmenter, scored by the same code on the same images, with latency on this machine.
+
+    python benchmarks/model_card.py [--models mmnet-1.0-256 ...] [--threads 2]
+
+Data: the 10 % validation hold-out of ../shared/data/eg1800/train (never trained on) and a composited
+validation set built from it onto the held-out 15 % of ../shared/data/backgrounds (cached under
+~/.cache/mmnet). Writes benchmarks/results/model_card.json and the tables between the markers of
+docs/models.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mmnet.data.composite import build_composite_set
+from mmnet.data.dataset import find_pairs, select
+from mmnet.data.io import read_image, read_mask
+from mmnet.evaluation.metrics import METRIC_NAMES, MetricMean, score
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+HOLDOUT_PERCENT = 10.0
+BEGIN, END = "<!-- model-card:begin -->", "<!-- model-card:end -->"
+
+
+class Predictor:
+    """A model as the benchmark sees it: `prepare` (photo -> model input), `run` (the model call) and
+    `alpha` (its output as the network-resolution alpha that `metrics.score` upsamples)."""
+
+    def __init__(self, name: str, prepare: Callable, run: Callable, alpha: Callable, info: dict) -> None:
+        self.name, self.prepare, self.run, self.alpha, self.info = name, prepare, run, alpha, info
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        return self.alpha(self.run(self.prepare(rgb)))
+
+
+def mmnet_predictor(name: str, threads: int) -> Predictor:
+    import torch  # only for the parameter and MAC counts of the shipped weights
+
+    import mmnet
+    from mmnet.models import create
+    from mmnet.models.complexity import count_macs, count_parameters
+    from mmnet.runtime.weights import read_manifest, weights_dir
+
+    model = mmnet.load(name, threads=threads)
+    entry = read_manifest()["models"][name]
+    state = torch.load(weights_dir() / entry["checkpoint"], map_location="cpu", weights_only=False)
+    net = create(state["model_name"], **state["model_kwargs"])
+    info = {"params": count_parameters(net)["params"], "macs": count_macs(net, state["size"]),
+            "size": state["size"], "runtime": "ONNX Runtime (fp32)"}
+    return Predictor(name, lambda rgb: model.network_input(rgb)[None], model.infer, lambda out: out[0], info)
+
+
+def mediapipe_predictor(threads: int) -> Predictor:
+    from mmnet.peers.mediapipe import MediaPipeSelfie, fetch_selfie_model
+
+    peer = MediaPipeSelfie(fetch_selfie_model(), threads=threads)
+    info = {"params": None, "macs": None, "size": 256, "runtime": "LiteRT (fp32)"}
+    return Predictor("mediapipe-selfie", peer.prepare, peer.run_prepared, lambda out: np.asarray(out), info)
+
+
+def evaluate(predictor: Predictor, pairs: list[tuple[Path, Path]]) -> dict[str, float]:
+    means = MetricMean()
+    for image_path, mask_path in pairs:
+        means.update(score(predictor.predict(read_image(image_path)), read_mask(mask_path) / 255.0))
+    return means.result()
+
+
+def latencies(predictors: list[Predictor], rgb: np.ndarray, runs: int = 60, warmup: int = 10) -> dict:
+    """Median ms of the model call alone and of the whole predict (prepare + call + output), interleaved
+    in rounds so that every model sees the same machine state."""
+    prepared = {p.name: p.prepare(rgb) for p in predictors}
+    for p in predictors:
+        for _ in range(warmup):
+            p.run(prepared[p.name])
+    model_ms: dict[str, list[float]] = {p.name: [] for p in predictors}
+    total_ms: dict[str, list[float]] = {p.name: [] for p in predictors}
+    for _ in range(runs // 10):
+        for p in predictors:
+            for _ in range(10):
+                start = time.perf_counter()
+                p.run(prepared[p.name])
+                model_ms[p.name].append(1000 * (time.perf_counter() - start))
+                start = time.perf_counter()
+                p.predict(rgb)
+                total_ms[p.name].append(1000 * (time.perf_counter() - start))
+    return {p.name: {"model_ms": statistics.median(model_ms[p.name]),
+                     "predict_ms": statistics.median(total_ms[p.name])} for p in predictors}
+
+
+def markdown(results: dict) -> str:
+    lines = [f"Measured {results['date']} on {results['machine']}, {results['threads']} threads, by "
+             "`python benchmarks/model_card.py`. GAUSS_GRAD and MAD at 800×600 (the paper's protocol: the "
+             "network's alpha upsampled bilinearly to the photo), GAUSS_GRAD ×1e-3; DIM SAD, Grad and Conn "
+             "/1000 at 800×600; person IoU at alpha > 0.5. Latency: batch 1, the model call alone and "
+             "`predict` of a 600×800 photo at network resolution (input prepared, model run, output read)."]
+    for split, title in (("holdout", f"EG1800 validation hold-out ({results['counts']['holdout']} portraits)"),
+                         ("composite", f"Composited validation set ({results['counts']['composite']} images)")):
+        lines += ["", f"**{title}**", "",
+                  "| model | input | params | MACs | IoU | GAUSS_GRAD 800×600 | MAD 800×600 | GAUSS_GRAD net | "
+                  "MAD net | SAD | MSE | Grad | Conn | model ms | predict ms |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, r in results["models"].items():
+            s, info, lat = r[split], r["info"], r["latency"]
+            params = f"{info['params']:,}" if info["params"] else "–"
+            macs = f"{info['macs'] / 1e6:.0f} M" if info["macs"] else "–"
+            lines.append(f"| {name} | {info['size']}² | {params} | {macs} | {s['iou']:.4f} | "
+                         f"{s['gauss_grad_full'] * 1e3:.3f} | {s['mad_full']:.4f} | {s['gauss_grad'] * 1e3:.3f} | "
+                         f"{s['mad']:.4f} | {s['sad']:.2f} | {s['mse']:.4f} | {s['grad']:.2f} | {s['conn']:.2f} | "
+                         f"{lat['model_ms']:.2f} | {lat['predict_ms']:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", help="shipped model names (default: all)")
+    parser.add_argument("--dataset", type=Path, default=SHARED / "eg1800")
+    parser.add_argument("--backgrounds", type=Path, default=SHARED / "backgrounds")
+    parser.add_argument("--composite-root", type=Path, default=Path("~/.cache/mmnet/composite-val").expanduser())
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-peer", action="store_true", help="leave MediaPipe out")
+    parser.add_argument("--card", type=Path, default=ROOT / "docs" / "models.md")
+    args = parser.parse_args()
+
+    from mmnet.runtime.weights import read_manifest
+    names = args.models or sorted(read_manifest()["models"])
+    holdout = [(p.image, p.mask) for p in select(find_pairs(args.dataset, "train"), HOLDOUT_PERCENT, True)]
+    composite_split = build_composite_set(args.dataset, "train", HOLDOUT_PERCENT, args.backgrounds,
+                                          args.composite_root)
+    composite = [(p.image, p.mask) for p in find_pairs(composite_split.parent, composite_split.name)]
+    predictors = [mmnet_predictor(name, args.threads) for name in names]
+    if not args.no_peer:
+        predictors.append(mediapipe_predictor(args.threads))
+
+    results = {"date": time.strftime("%Y-%m-%d"), "threads": args.threads,
+               "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'CPU'})",
+               "counts": {"holdout": len(holdout), "composite": len(composite)}, "models": {}}
+    timing = latencies(predictors, read_image(holdout[0][0]))
+    for p in predictors:
+        print(f"scoring {p.name} ...", flush=True)
+        results["models"][p.name] = {"info": p.info, "latency": timing[p.name],
+                                     "holdout": evaluate(p, holdout), "composite": evaluate(p, composite)}
+        for split in ("holdout", "composite"):
+            row = results["models"][p.name][split]
+            print(f"  {split:9s} " + "  ".join(f"{k} {row[k]:.4g}" for k in METRIC_NAMES))
+    out = ROOT / "benchmarks" / "results" / "model_card.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    card = args.card.read_text() if args.card.exists() else f"# Models\n\n{BEGIN}\n{END}\n"
+    head, rest = card.split(BEGIN, 1)
+    args.card.write_text(f"{head}{BEGIN}\n{table}\n{END}{rest.split(END, 1)[1]}")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

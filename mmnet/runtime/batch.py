@@ -1,0 +1,236 @@
+"""`mmnet matte`: many photos to PNGs, with decoding, inference and encoding overlapped.
+
+A thread pool decodes and squash-resizes photos ahead of the model (OpenCV releases the GIL); the main
+thread runs the model on batches; the pool upsamples, renders, encodes and writes the results
+atomically. A bad photo or an unwritable output is reported by name at the end; the others are done.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mmnet.data.io import ImageReadError, decode_image_bytes, read_image
+from mmnet.runtime import compose
+from mmnet.runtime.files import encode_png, write_atomic
+from mmnet.runtime.model import Matting, load
+from mmnet.runtime.sources import Job, UsageError, Watcher, plan
+
+FORMATS = ("alpha", "rgba", "composite", "mask")
+BATCH = 8  # photos per session run
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Render:
+    """What to make of a photo and its matte."""
+
+    format: str = "alpha"
+    background: compose.Background = "white"
+    threshold: float = 0.5
+    refine: bool | None = None
+
+    def __call__(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        if self.format == "alpha":
+            return compose.to_uint8(alpha)
+        if self.format == "mask":
+            return np.where(alpha > self.threshold, np.uint8(255), np.uint8(0))
+        if self.format == "rgba":
+            return compose.cutout(rgb, alpha)
+        return compose.composite(rgb, alpha, self.background)
+
+
+@dataclass
+class Tally:
+    """The run so far: counts, the failures as "file: problem", and the time."""
+
+    done: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    start: float = field(default_factory=time.perf_counter)
+
+    def summary(self) -> str:
+        seconds = time.perf_counter() - self.start
+        rate = self.done / seconds if seconds > 0 else 0.0
+        return (f"done {self.done}, skipped {self.skipped}, failed {len(self.failures)} "
+                f"in {seconds:.1f} s ({rate:.1f} photos/s)")
+
+
+def matte(inputs: list[str], output: str | None, *, model: str | None = None, size: int | None = None,
+          threads: int | None = None, watch: bool = False, format: str = "alpha", background: str | None = None,
+          threshold: float = 0.5, overwrite: bool = False, refine: bool | None = None,
+          workers: int | None = None) -> int:
+    """Run `mmnet matte`; the exit code: 0 when every photo was done or skipped, else 1."""
+    render = _render_options(format, background, threshold, refine)
+    if watch:
+        if len(inputs) != 1 or not Path(inputs[0]).is_dir() or output is None:
+            raise UsageError("--watch takes one INPUT folder and an output folder -o OUT")
+        todo = None
+    else:
+        todo = plan(inputs, output)
+    matting = load(model, threads=threads, size=size)
+    tally = Tally()
+    tally.failures += todo.problems if todo else []
+    total = None if todo is None else len(todo.jobs) + len(todo.problems)
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool, \
+            tqdm(total=total, initial=len(tally.failures), unit="photo", disable=total is not None and total < 2,
+                 dynamic_ncols=True) as bar:
+        runner = Runner(matting, render, pool, tally, bar, overwrite)
+        if watch:
+            _watch(runner, Watcher(Path(inputs[0]), Path(output)))
+        else:
+            runner.run(todo.jobs)
+    print(tally.summary(), file=sys.stderr)
+    if tally.failures:
+        print(f"failed ({len(tally.failures)}):\n  " + "\n  ".join(tally.failures), file=sys.stderr)
+    return 1 if tally.failures else 0
+
+
+def _render_options(format: str, background: str | None, threshold: float, refine: bool | None) -> Render:
+    if format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if background is not None and format != "composite":
+        raise UsageError("--background goes with --format composite")
+    if not 0 <= threshold <= 1:
+        raise UsageError(f"--threshold must be in [0, 1], got {threshold}")
+    chosen: compose.Background = "white"
+    if background is not None:
+        chosen = background if background == compose.BLUR else compose.parse_colour(background)
+        if chosen is None:
+            if not Path(background).is_file():
+                raise UsageError(f"--background {background}: not a colour (white, #00ff00, 0,255,0), "
+                                 f"'blur', or an image file")
+            chosen = read_image(background)  # decoded once, resized per photo
+    return Render(format, chosen, threshold, refine)
+
+
+def _watch(runner: Runner, watcher: Watcher) -> None:
+    """Process photos as they arrive until Ctrl-C (or SIGTERM, as a service manager stops it)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            runner.run(watcher.poll())  # the bar counts up without a total
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+class Runner:
+    """Runs jobs through decode -> model -> render/encode/write, updating a tally and a progress bar."""
+
+    def __init__(self, matting: Matting, render: Render, pool: ThreadPoolExecutor, tally: Tally, bar: tqdm,
+                 overwrite: bool) -> None:
+        self.matting, self.render, self.pool = matting, render, pool
+        self.tally, self.bar, self.overwrite = tally, bar, overwrite
+
+    def run(self, jobs: list[Job]) -> None:
+        todo = []
+        for job in jobs:
+            if job.output is not None and job.output.exists() and not self.overwrite:
+                self._count(skipped=True)
+            else:
+                todo.append(job)
+        writes: deque[tuple[Job, Future]] = deque()
+        try:
+            for chunk in _chunks(_prefetch(self.pool, self._load, todo, ahead=2 * BATCH), BATCH):
+                self._infer(chunk, writes)
+                while writes and writes[0][1].done():
+                    self._finish(*writes.popleft())
+            while writes:
+                self._finish(*writes.popleft())
+        except KeyboardInterrupt:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+    def _load(self, job: Job) -> tuple[np.ndarray, np.ndarray]:
+        """Decode and squash-resize one photo (in a pool thread)."""
+        rgb = read_image(job.source) if job.source is not None else decode_image_bytes(
+            sys.stdin.buffer.read(), "<stdin>")
+        return rgb, self.matting.network_input(rgb)
+
+    def _infer(self, chunk: list[tuple[Job, Future]], writes: deque) -> None:
+        loaded = []
+        for job, future in chunk:
+            try:
+                loaded.append((job, *future.result()))
+            except (ImageReadError, OSError) as error:
+                self._fail(str(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}")
+        if not loaded:
+            return
+        try:
+            alphas = self.matting.infer(np.stack([small for _, _, small in loaded]))
+        except Exception as error:  # ONNX Runtime's own error types
+            for job, _, _ in loaded:
+                self._fail(f"{job.name}: inference failed ({str(error).strip().splitlines()[-1]})")
+            return
+        for (job, rgb, small), alpha in zip(loaded, alphas):
+            writes.append((job, self.pool.submit(self._save, job, rgb, small, alpha)))
+
+    def _save(self, job: Job, rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray) -> None:
+        """Matte at full size, render, encode and write one result (in a pool thread)."""
+        full = self.matting.to_full(alpha, rgb, small, self.render.refine)
+        data = encode_png(self.render(rgb, full))
+        if job.output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            write_atomic(job.output, data)
+
+    def _finish(self, job: Job, future: Future) -> None:
+        try:
+            future.result()
+        except OSError as error:
+            self._fail(f"{job.output}: cannot write ({error.strerror or error})")
+        except ValueError as error:
+            self._fail(f"{job.name}: {error}")
+        else:
+            self._count()
+
+    def _fail(self, message: str) -> None:
+        self.tally.failures.append(message)
+        self.bar.update(1)
+
+    def _count(self, skipped: bool = False) -> None:
+        if skipped:
+            self.tally.skipped += 1
+        else:
+            self.tally.done += 1
+        self.bar.update(1)
+
+
+def _prefetch(pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int
+              ) -> Iterator[tuple[object, Future]]:
+    """(item, future of function(item)) in order, keeping up to `ahead` items submitted in advance."""
+    queue: deque[tuple[object, Future]] = deque()
+    for item in items:
+        queue.append((item, pool.submit(function, item)))
+        if len(queue) > ahead:
+            yield queue.popleft()
+    while queue:
+        yield queue.popleft()
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,101 @@
+"""What a matte is for: a transparent cut-out, a new background (colour, image, or the photo's own
+background blurred), and the background options of the command line."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from mmnet.runtime import foreground
+from mmnet.runtime.images import to_rgb
+
+Background = Union[tuple[int, int, int], np.ndarray, str, Path]
+BLUR = "blur"
+BLUR_SIGMA = 0.02  # of the photo's longer side
+COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128),
+           "green": (0, 255, 0), "blue": (0, 0, 255), "red": (255, 0, 0)}
+
+
+def to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """float alpha in [0, 1] -> uint8 (rounded)."""
+    return (np.clip(alpha, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """uint8 H×W×4 RGBA: estimated foreground colours, alpha as `to_uint8(alpha)`."""
+    colours = to_uint8(foreground.estimate(rgb, alpha))
+    return np.dstack([colours, to_uint8(alpha)])
+
+
+def composite(rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
+    """uint8 H×W×3: round(α·F + (1 − α)·B), F the estimated foreground, B from `background_image`."""
+    colours = foreground.estimate(rgb, alpha)
+    behind = background_image(background, rgb, alpha)
+    a = np.clip(alpha, 0.0, 1.0).astype(np.float32)[..., None]
+    return to_uint8(a * colours + (1 - a) * behind)
+
+
+def background_image(background: Background, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """float32 H×W×3 in [0, 1] behind a photo: an (R, G, B) colour (0-255), a colour name or "#rrggbb",
+    "blur" (the photo's background, blurred without the person), or an image / path resized to cover."""
+    height, width = rgb.shape[:2]
+    if isinstance(background, str) and background == BLUR:
+        return blurred_background(rgb, alpha)
+    if isinstance(background, str) and parse_colour(background) is not None:
+        background = parse_colour(background)
+    if isinstance(background, tuple):
+        if len(background) != 3 or not all(0 <= int(c) <= 255 for c in background):
+            raise ValueError(f"a background colour is (R, G, B) with values 0-255, got {background}")
+        colour = np.asarray(background, np.float32) / 255
+        return np.broadcast_to(colour, (height, width, 3))
+    return cover(to_rgb(background), height, width).astype(np.float32) * np.float32(1 / 255)
+
+
+def parse_colour(text: str) -> tuple[int, int, int] | None:
+    """"#rrggbb", "#rgb", "r,g,b" or a name of COLOURS -> (R, G, B); None if `text` is none of these."""
+    text = text.strip().lower()
+    if text in COLOURS:
+        return COLOURS[text]
+    digits = text[1:] if text.startswith("#") else ""
+    if len(digits) in (3, 6) and all(c in "0123456789abcdef" for c in digits):
+        digits = digits if len(digits) == 6 else "".join(c * 2 for c in digits)
+        return tuple(int(digits[i:i + 2], 16) for i in (0, 2, 4))
+    parts = text.split(",")
+    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        return tuple(int(p) for p in parts)
+    return None
+
+
+def cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Scale `image` to cover height×width (keeping its aspect ratio), then crop the centre."""
+    in_height, in_width = image.shape[:2]
+    scale = max(height / in_height, width / in_width)
+    new_width, new_height = max(width, round(in_width * scale)), max(height, round(in_height * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_width, new_height), interpolation=interpolation)
+    top, left = (new_height - height) // 2, (new_width - width) // 2
+    return resized[top:top + height, left:left + width]
+
+
+def blurred_background(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The photo's background blurred with the person left out (normalised convolution with weights
+    1 − α), so the person's colours do not bleed into it as a halo. Blurred at a quarter size."""
+    height, width = rgb.shape[:2]
+    small = (max(2, width // 4), max(2, height // 4))
+    weight_full = 1 - np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    image_full = rgb.astype(np.float32) * np.float32(1 / 255)
+    # Shrink the weighted photo and the weights separately, so no person colour enters at the edge.
+    weighted = cv2.resize(image_full * weight_full[..., None], small, interpolation=cv2.INTER_AREA)
+    weight = cv2.resize(weight_full, small, interpolation=cv2.INTER_AREA)
+    image = cv2.resize(image_full, small, interpolation=cv2.INTER_AREA)
+    sigma = BLUR_SIGMA * max(small)
+    blurred = cv2.GaussianBlur(weighted, (0, 0), sigma)
+    norm = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    background = blurred / np.maximum(norm, 1e-3)
+    # Where the person hides everything nearby, fall back to the plain blur of the photo.
+    plain = cv2.GaussianBlur(image, (0, 0), sigma)
+    trust = np.clip(norm / 0.05, 0.0, 1.0)
+    background = trust * background + (1 - trust) * plain
+    return cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -1,0 +1,110 @@
+"""`load` a model and run it: `Matting.predict` (alpha), `cutout` (RGBA), `composite` (new background).
+
+ONNX Runtime + numpy + OpenCV only, never torch. The photo is squash-resized to S×S exactly as in
+training (`mmnet.data.augment.prepare_eval`), and the S×S matte is brought back to the photo's size by
+`mmnet.runtime.refine`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from mmnet.data.augment import prepare_eval
+from mmnet.runtime import compose, refine as refining
+from mmnet.runtime.compose import Background
+from mmnet.runtime.images import ImageLike, to_rgb
+from mmnet.runtime.weights import WeightsError, input_size, resolve
+
+ACCELERATED = ("CUDAExecutionProvider", "CoreMLExecutionProvider")
+REFINE_DEFAULT = True  # guided upsampling: it lowers GAUSS_GRAD at full resolution (see refine.py)
+
+
+def default_providers() -> list[str]:
+    """CUDA or CoreML where this onnxruntime build has them, then the CPU."""
+    available = ort.get_available_providers()
+    return [p for p in ACCELERATED if p in available] + ["CPUExecutionProvider"]
+
+
+def load(model: str | Path | None = None, *, providers: Sequence[str] | None = None, threads: int | None = None,
+         size: int | None = None) -> Matting:
+    """A ready `Matting` for a shipped model name (None: the default), an `.onnx` file or a `.pt` checkpoint.
+
+    providers: ONNX Runtime execution providers (default: CUDA/CoreML where available, then CPU);
+    threads: intra-op threads (default: ONNX Runtime's choice, the physical cores); size: the side S for
+    a dynamic-size ONNX file."""
+    path, side = resolve(model, size)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), options, providers=list(providers or default_providers()))
+    except Exception as error:  # ORT raises its own types for a broken file or an unknown provider
+        raise WeightsError(f"{path}: cannot start ONNX Runtime on it ({str(error).strip().splitlines()[-1]})") from None
+    input_size(session, path, side)
+    return Matting(session, side, path)
+
+
+class Matting:
+    """A matting model in an ONNX Runtime session; photos are any `ImageLike` (array, path, PIL image)."""
+
+    def __init__(self, session: ort.InferenceSession, size: int, path: Path, refine: bool = REFINE_DEFAULT) -> None:
+        self.session, self.size, self.path, self.refine = session, size, Path(path), refine
+        batch = session.get_inputs()[0].shape[0]
+        if isinstance(batch, int) and batch != 1:
+            raise WeightsError(f"{path}: the model takes batches of exactly {batch}; export it with a batch of "
+                               f"1 or a dynamic one")
+        self.max_batch = batch if isinstance(batch, int) else None  # 1, or None: any batch size
+
+    def __repr__(self) -> str:
+        return f"Matting({self.path.name}, size={self.size}, providers={self.session.get_providers()})"
+
+    # ---------------------------------------------------------------------------------------- steps
+    def network_input(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 H×W×3 RGB -> float32 3×S×S in [0, 1], squash-resized as in training."""
+        return prepare_eval(rgb, self.size)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """float32 N×3×S×S -> float32 N×S×S alpha, in one session run (one per image for a model
+        exported with a fixed batch of 1, as `mmnet export` without --dynamic makes)."""
+        if self.max_batch == 1 and len(batch) != 1:
+            return np.concatenate([self.infer(batch[i:i + 1]) for i in range(len(batch))])
+        return self.session.run(["alpha"], {"image": np.ascontiguousarray(batch, np.float32)})[0][:, 0]
+
+    def to_full(self, alpha: np.ndarray, rgb: np.ndarray, network_input: np.ndarray | None = None,
+                refine: bool | None = None) -> np.ndarray:
+        """The S×S matte back at the photo's H×W (float32 in [0, 1]), guided by the photo if `refine`."""
+        if not (self.refine if refine is None else refine):
+            return refining.upsample(alpha, *rgb.shape[:2])
+        small = self.network_input(rgb) if network_input is None else network_input
+        return refining.guided_upsample(alpha, small.transpose(1, 2, 0), rgb)
+
+    # ------------------------------------------------------------------------------------- results
+    def predict(self, image: ImageLike, *, refine: bool | None = None) -> np.ndarray:
+        """float32 H×W alpha in [0, 1] at the photo's resolution."""
+        return self.predict_batch([image], refine=refine)[0]
+
+    def predict_batch(self, images: Sequence[ImageLike], *, refine: bool | None = None) -> list[np.ndarray]:
+        """`predict` of each photo, with one session run for all of them (see `infer`); sizes may differ."""
+        photos = [to_rgb(image) for image in images]
+        if not photos:
+            return []
+        inputs = np.stack([self.network_input(rgb) for rgb in photos])
+        alphas = self.infer(inputs)
+        return [self.to_full(alpha, rgb, small, refine) for alpha, rgb, small in zip(alphas, photos, inputs)]
+
+    def cutout(self, image: ImageLike, *, refine: bool | None = None) -> np.ndarray:
+        """uint8 H×W×4 RGBA: the person with foreground colours freed of the old background."""
+        rgb = to_rgb(image)
+        return compose.cutout(rgb, self.predict(rgb, refine=refine))
+
+    def composite(self, image: ImageLike, background: Background, *, refine: bool | None = None) -> np.ndarray:
+        """uint8 H×W×3 RGB: the person over `background` (an (R, G, B) colour, an image or path, resized
+        to cover, or "blur" for the photo's own background blurred)."""
+        rgb = to_rgb(image)
+        return compose.composite(rgb, self.predict(rgb, refine=refine), background)

@@ -1,0 +1,148 @@
+"""The command line's INPUTs -> jobs (a photo to read, a PNG to write): files, folders (recursive), globs,
+and `-` (stdin -> stdout); and a folder watcher that hands out photos once they have stopped growing."""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmnet.data.dataset import IMAGE_SUFFIXES
+
+STDIN = "-"
+_MAGIC = ("*", "?", "[")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One photo: `source` None reads stdin; `output` None writes stdout."""
+
+    source: Path | None
+    output: Path | None
+
+    @property
+    def name(self) -> str:
+        return str(self.source) if self.source is not None else "<stdin>"
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    problems: list[str]  # "INPUT: what is wrong", one per input that gave nothing to do
+
+
+class UsageError(ValueError):
+    """INPUT/OUTPUT arguments that do not fit together."""
+
+
+def single_file_output(inputs: list[str], output: str | None) -> bool:
+    """True when one image goes to one named file: a single INPUT (a file or -) and `-o NAME.png`."""
+    if len(inputs) != 1 or output is None or Path(output).suffix.lower() != ".png":
+        return False
+    return inputs[0] == STDIN or not (Path(inputs[0]).is_dir() or any(m in inputs[0] for m in _MAGIC))
+
+
+def plan(inputs: list[str], output: str | None) -> Plan:
+    """Jobs for `mmnet matte INPUT... -o OUTPUT`. A folder's photos go to OUTPUT/<relative path>/<stem>.png,
+    a glob's relative to its fixed leading folder, a file's to OUTPUT/<stem>.png."""
+    if STDIN in inputs and len(inputs) > 1:
+        raise UsageError("- (stdin) must be the only INPUT")
+    if single_file_output(inputs, output):
+        return Plan([Job(None if inputs[0] == STDIN else Path(inputs[0]), Path(output))], [])
+    if inputs == [STDIN]:
+        if output is not None:
+            raise UsageError(f"-o {output}: the image from - (stdin) goes to stdout, or to -o NAME.png")
+        return Plan([Job(None, None)], [])
+    if output is None:
+        raise UsageError("give the output folder with -o OUT (or -o NAME.png for a single image)")
+    out = Path(output)
+    if out.suffix.lower() == ".png":
+        raise UsageError(f"-o {out}: a .png file takes one image; give a folder for several")
+    if out.is_file():
+        raise UsageError(f"{out}: -o names an existing file; give a folder (or NAME.png for a single image)")
+    jobs, problems, claimed = [], [], {}
+    for argument in inputs:
+        found = _expand(argument, out)
+        if isinstance(found, str):
+            problems.append(f"{argument}: {found}")
+            continue
+        for source, relative in found:
+            target = output_for(out, relative)
+            if claimed.get(target) == source:
+                continue  # the same photo named twice
+            if target in claimed:
+                problems.append(f"{source}: its output {target} is already the output of {claimed[target]}")
+                continue
+            claimed[target] = source
+            jobs.append(Job(source, target))
+    return Plan(jobs, problems)
+
+
+def output_for(out: Path, relative: Path) -> Path:
+    """OUT/<relative folder>/<stem>.png."""
+    return out / relative.parent / f"{relative.stem}.png"
+
+
+def _expand(argument: str, out: Path) -> list[tuple[Path, Path]] | str:
+    """(photo, its path relative to the output folder) pairs of one INPUT, or what is wrong with it."""
+    path = Path(argument)
+    if path.is_file():
+        return [(path, Path(path.name))]
+    if path.is_dir():
+        photos = find_photos(path, exclude=out)
+        return [(photo, photo.relative_to(path)) for photo in photos] or "no photos in this folder"
+    if any(magic in argument for magic in _MAGIC):
+        base = _glob_base(argument)
+        photos = sorted(Path(p) for p in glob.glob(argument, recursive=True)
+                        if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        return [(photo, photo.relative_to(base)) for photo in photos] or "no photos match this pattern"
+    return "no such file or folder"
+
+
+def find_photos(folder: Path, exclude: Path | None = None) -> list[Path]:
+    """Image files under `folder`, recursively and sorted, skipping hidden names and `exclude`'s tree."""
+    skip = exclude.resolve() if exclude is not None else None
+    photos = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
+        photos += [here / f for f in sorted(files)
+                   if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return photos
+
+
+def _glob_base(pattern: str) -> Path:
+    """The leading folders of a glob pattern that hold no wildcard: the root of its relative paths."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if any(magic in part for magic in _MAGIC):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+class Watcher:
+    """Photos under a folder that are new or changed since the last look, reported once their size and
+    modification time have held still for one poll (so a photo being copied in is not read half-written)."""
+
+    def __init__(self, folder: Path, output: Path) -> None:
+        self.folder, self.output = folder, output
+        self._seen: dict[Path, tuple[int, int]] = {}  # what the last poll saw
+        self._done: dict[Path, tuple[int, int]] = {}  # what was handed out
+
+    def poll(self) -> list[Job]:
+        """Jobs for the photos that are ready now."""
+        current = {}
+        for photo in find_photos(self.folder, exclude=self.output):
+            try:
+                stat = photo.stat()
+            except OSError:  # gone again
+                continue
+            current[photo] = (stat.st_size, stat.st_mtime_ns)
+        ready = [photo for photo, signature in current.items()
+                 if self._seen.get(photo) == signature and self._done.get(photo) != signature]
+        self._seen = current
+        for photo in ready:
+            self._done[photo] = current[photo]
+        return [Job(photo, output_for(self.output, photo.relative_to(self.folder))) for photo in ready]

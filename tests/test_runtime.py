@@ -1,0 +1,264 @@
+"""The runtime world with a real ONNX model: no torch, predictions at the photo's size for every kind of
+input, batches, cut-outs, composites, guided upsampling, foreground colours and model resolution."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mmnet.data.augment import prepare_eval, resize_align_corners
+from mmnet.data.synthetic import synthetic_pair
+from mmnet.runtime import compose, foreground, refine, weights
+from mmnet.runtime.model import Matting, load
+from mmnet.runtime.weights import WeightsError
+
+SIZE = 64
+
+
+def export_test_model(directory: Path) -> Path:
+    """A small MMNet (width 0.5), trained 20 steps on synthetic portraits so that its alpha varies, as a
+    dynamic-shape ONNX file with the `mmnet.export.onnx` interface. Written once per test session.
+
+    TorchScript export when this torch has it: ~2 s, where the dynamo exporter needs ~30 s for dynamic shapes."""
+    path = directory / f"mmnet-test-{SIZE}.onnx"
+    if path.is_file():
+        return path
+    import torch
+
+    from mmnet.export.onnx import AlphaOutput, export_onnx
+    from mmnet.models import create
+
+    torch.manual_seed(0)
+    pairs = [synthetic_pair(np.random.default_rng(i), 96, 72) for i in range(16)]
+    images = torch.from_numpy(np.stack([prepare_eval(im, SIZE) for im, _ in pairs]))  # contiguous: fast convs
+    mattes = torch.from_numpy(np.stack([resize_align_corners(m, SIZE) for _, m in pairs])[:, None]
+                              .astype(np.float32) / 255)
+    model = create("mmnet", width_multiplier=0.5)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: one thread is fastest, and other jobs share the CPU
+    try:
+        for _ in range(20):
+            loss = (torch.softmax(model(images), 1)[:, 1:2] - mattes).abs().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        axes = {0: "batch", 2: "height", 3: "width"}
+        torch.onnx.export(AlphaOutput(model).eval(), (torch.rand(1, 3, SIZE, SIZE),), str(path), dynamo=False,
+                          input_names=["image"], output_names=["alpha"], opset_version=17,
+                          dynamic_axes={"image": axes, "alpha": axes})
+    except Exception:  # no TorchScript exporter in this torch
+        export_onnx(model, path, size=SIZE, dynamic=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory) -> Path:
+    return export_test_model(tmp_path_factory.getbasetemp() / "runtime-model")
+
+
+@pytest.fixture(scope="session")
+def matting(model_path) -> Matting:
+    return load(model_path, size=SIZE, threads=1)
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    return synthetic_pair(np.random.default_rng(7), 150, 110)[0]
+
+
+def test_runtime_never_imports_torch(model_path):
+    code = f"""
+import sys
+import mmnet
+assert "onnxruntime" not in sys.modules and "torch" not in sys.modules, "import mmnet is not light"
+import numpy as np
+import mmnet.runtime.batch
+matting = mmnet.load({str(model_path)!r}, size={SIZE})
+alpha = matting.predict(np.zeros((40, 30, 3), np.uint8))
+assert alpha.shape == (40, 30)
+assert "torch" not in sys.modules, "the runtime imported torch"
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_predict_every_kind_of_input(matting, photo, tmp_path):
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    expected = matting.predict(photo)
+    assert expected.shape == photo.shape[:2] and expected.dtype == np.float32
+    assert 0 <= expected.min() and expected.max() <= 1 and expected.std() > 0.01
+    for same in (path, str(path), path.read_bytes(), np.dstack([photo, np.full(photo.shape[:2], 9, np.uint8)]),
+                 photo.astype(np.float32) / 255, photo.astype(np.uint16) * 257):
+        np.testing.assert_allclose(matting.predict(same), expected, atol=1e-6)
+    grey = photo[..., 1]
+    np.testing.assert_allclose(matting.predict(grey), matting.predict(np.dstack([grey] * 3)), atol=1e-6)
+    assert matting.predict(grey[..., None]).shape == grey.shape
+
+
+def test_predict_pil_image(matting, photo):
+    image = pytest.importorskip("PIL.Image")
+    np.testing.assert_allclose(matting.predict(image.fromarray(photo)), matting.predict(photo), atol=1e-6)
+    np.testing.assert_allclose(matting.predict(image.fromarray(photo).convert("RGBA")), matting.predict(photo),
+                               atol=1e-6)
+
+
+def test_predict_batch_equals_predict(matting, photo):
+    other = synthetic_pair(np.random.default_rng(8), 90, 120)[0]
+    batch = matting.predict_batch([photo, other, photo[::2, ::2]])
+    assert [a.shape for a in batch] == [photo.shape[:2], other.shape[:2], photo[::2, ::2].shape[:2]]
+    for alpha, image in zip(batch, [photo, other, photo[::2, ::2]]):
+        np.testing.assert_allclose(alpha, matting.predict(image), atol=1e-5)
+    assert matting.predict_batch([]) == []
+
+
+def test_bad_inputs_are_named(matting, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    with pytest.raises(ValueError, match="notes.jpg"):
+        matting.predict(bad)
+    with pytest.raises(ValueError, match="shape"):
+        matting.predict(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(TypeError, match="list"):
+        matting.predict([[1, 2]])
+
+
+def test_cutout_alpha_is_the_8bit_alpha(matting, photo):
+    rgba = matting.cutout(photo)
+    assert rgba.shape == (*photo.shape[:2], 4) and rgba.dtype == np.uint8
+    np.testing.assert_array_equal(rgba[..., 3], compose.to_uint8(matting.predict(photo)))
+
+
+def test_composite_over_a_colour_is_the_blend(matting, photo):
+    alpha = matting.predict(photo)
+    out = matting.composite(photo, (0, 255, 0))
+    colours = foreground.estimate(photo, alpha)
+    a = alpha[..., None]
+    expected = a * colours + (1 - a) * np.array([0, 1, 0], np.float32)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - np.round(expected * 255).astype(int)).max() <= 1
+    np.testing.assert_array_equal(matting.composite(photo, "#00ff00"), out)
+    assert matting.composite(photo, "blur").shape == photo.shape
+
+
+def test_composite_backgrounds(photo, tmp_path):
+    height, width = photo.shape[:2]
+    clear, opaque = np.zeros((height, width), np.float32), np.ones((height, width), np.float32)
+    wide = np.zeros((20, 80, 3), np.uint8)
+    wide[:, 30:50] = 200  # the centre band: the part that covers a tall photo
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), wide)
+    for background in (wide, path):
+        out = compose.composite(photo, clear, background)
+        assert out.shape == photo.shape and out.min() >= 190  # only the centre of the wide image shows
+    np.testing.assert_array_equal(compose.composite(photo, opaque, (255, 0, 0)), photo)
+    assert compose.parse_colour("0, 128,255") == (0, 128, 255) and compose.parse_colour("#fff") == (255, 255, 255)
+    assert compose.parse_colour("nonsense") is None
+    # "blur" leaves the person's colours out of the background behind it.
+    person = np.zeros((height, width), np.float32)
+    person[:, : width // 2] = 1
+    image = np.full_like(photo, 20)
+    image[:, : width // 2] = 250
+    behind = compose.background_image("blur", image, person)
+    assert np.abs(behind[:, width // 2 + 2:] * 255 - 20).max() < 2
+
+
+def test_guided_upsampling_follows_the_photo():
+    """A hard-edged disc: from its 48×48 matte, guided upsampling puts the edge back where the photo has it."""
+    matte = np.zeros((320, 240), np.uint8)
+    cv2.circle(matte, (110, 170), 80, 255, -1, cv2.LINE_AA)
+    truth = matte.astype(np.float32) / 255
+    image = (truth[..., None] * [200, 120, 90] + (1 - truth[..., None]) * [30, 60, 160]).round().astype(np.uint8)
+    small_matte = resize_align_corners(truth, 48)
+    small_photo = resize_align_corners(image, 48).astype(np.float32) / 255
+    plain = refine.upsample(small_matte, 320, 240)
+    guided = refine.guided_upsample(small_matte, small_photo, image, radius=1, eps=1e-5)
+    assert guided.shape == plain.shape == truth.shape and guided.dtype == np.float32
+    assert np.abs(guided - truth).mean() < 0.5 * np.abs(plain - truth).mean()
+    flat = refine.guided_upsample(np.full((48, 48), 0.25, np.float32), small_photo, image)
+    np.testing.assert_allclose(flat, 0.25, atol=1e-4)
+
+
+def test_refine_switch(matting, photo):
+    plain, guided = matting.predict(photo, refine=False), matting.predict(photo, refine=True)
+    assert plain.shape == guided.shape and not np.array_equal(plain, guided)
+
+
+def test_foreground_colours_remove_the_old_background():
+    rng = np.random.default_rng(5)
+    height, width = 120, 90
+    alpha = cv2.GaussianBlur((np.indices((height, width))[1] < 45).astype(np.float32), (0, 0), 3)
+    true_fg = np.broadcast_to(np.array([0.9, 0.2, 0.1], np.float32), (height, width, 3))
+    old_bg = np.broadcast_to(np.array([0.1, 0.3, 0.9], np.float32), (height, width, 3))
+    photo = alpha[..., None] * true_fg + (1 - alpha[..., None]) * old_bg
+    photo = np.clip(photo * 255 + rng.normal(0, 1, photo.shape), 0, 255).round().astype(np.uint8)
+    band = (alpha > 0.05) & (alpha < 0.95)
+    estimated = foreground.estimate(photo, alpha)
+    visible = alpha[..., None]  # a colour error shows in any composite in proportion to alpha
+    error = (visible * np.abs(estimated - true_fg))[band].mean()
+    naive = (visible * np.abs(photo / 255 - true_fg))[band].mean()
+    assert error < 0.4 * naive  # Blur-Fusion is approximate: 0.28 here
+    np.testing.assert_allclose(foreground.estimate(photo, np.ones_like(alpha)), photo / 255, atol=1e-6)
+
+
+def test_model_resolution_errors(model_path, tmp_path, monkeypatch):
+    with pytest.raises(WeightsError, match="no shipped weights yet"):
+        load()
+    with pytest.raises(WeightsError, match="missing.onnx: model file does not exist"):
+        load(tmp_path / "missing.onnx")
+    with pytest.raises(WeightsError, match="dynamic"):
+        load(model_path)
+    with pytest.raises(WeightsError, match="multiple of 16"):
+        load(model_path, size=50)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(WeightsError, match="junk.onnx"):
+        load(junk)
+    with pytest.raises(WeightsError, match="nope"):
+        load("nope")
+
+
+def test_shipped_model_checksum(model_path, tmp_path, monkeypatch):
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    (shipped / "tiny.onnx").write_bytes(model_path.read_bytes())
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    manifest = {"default": "tiny", "models": {"tiny": {"onnx": "tiny.onnx", "sha256": digest, "size": SIZE}}}
+    (shipped / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(weights, "weights_dir", lambda: shipped)
+    assert weights.resolve() == (shipped / "tiny.onnx", SIZE)
+    assert load().predict(np.zeros((20, 20, 3), np.uint8)).shape == (20, 20)
+    (shipped / "tiny.onnx").write_bytes(model_path.read_bytes() + b"\0")
+    with pytest.raises(WeightsError, match=r"tiny.onnx: checksum mismatch"):
+        load("tiny")
+
+
+def test_the_shipped_manifest_reads():
+    manifest = weights.read_manifest()
+    assert manifest["default"] == "mmnet-1.0-256" and isinstance(manifest["models"], dict)
+
+
+def test_checkpoint_found_in_the_export_cache(model_path, tmp_path, monkeypatch):
+    """A .pt exported before runs from the cache, without torch (the export itself is tested by hand: ~30 s)."""
+    checkpoint = tmp_path / "run" / "checkpoint-00000100.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"stands in for a checkpoint")
+    monkeypatch.setenv("MMNET_CACHE", str(tmp_path / "cache"))
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    cached = tmp_path / "cache" / f"checkpoint-00000100-{digest}-{SIZE}.onnx"
+    cached.parent.mkdir()
+    cached.write_bytes(model_path.read_bytes())
+    assert weights.resolve(checkpoint) == (cached, SIZE) == weights.resolve(checkpoint, SIZE)
+    assert load(checkpoint).predict(np.zeros((20, 20, 3), np.uint8)).shape == (20, 20)
