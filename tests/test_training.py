@@ -157,3 +157,15 @@ def test_composite_training(synthetic_root, tmp_path, monkeypatch):
     assert len(list((tmp_path / "home" / ".cache" / "mmnet" / "foregrounds").glob("*.npy"))) == 1
     with pytest.raises(ValueError, match="--backgrounds"):
         train(config(synthetic_root, tmp_path / "run2", max_steps=1, composite=0.5))
+
+
+def test_ema_warmup_follows_early_weights():
+    from mmnet.training.trainer import ema_with_warmup
+    update = ema_with_warmup(0.999)
+    averaged, current = [torch.zeros(3), torch.tensor(0)], [torch.ones(3), torch.tensor(7)]
+    update(averaged, current, torch.tensor(1))  # decay min(0.999, 2/11): mostly the new weights
+    assert torch.allclose(averaged[0], torch.full((3,), 1 - 2 / 11))
+    assert averaged[1].item() == 7
+    late = [torch.zeros(3)]
+    update(late, [torch.ones(3)], torch.tensor(100000))
+    assert torch.allclose(late[0], torch.full((3,), 0.001))

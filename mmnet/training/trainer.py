@@ -95,6 +95,23 @@ def learning_rate(config: TrainConfig, step: int, total: int) -> float:
     raise ValueError(f"unknown lr schedule {config.lr_schedule!r}")
 
 
+def ema_with_warmup(decay: float):
+    """EMA update for `AveragedModel` whose decay grows as min(decay, (1 + n) / (10 + n)) with the number of
+    updates n (timm's warm-up), so that a short run's average is not dominated by its first weights."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = float(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, weight)
+            else:  # counters such as BatchNorm's num_batches_tracked
+                a.copy_(c)
+
+    return update
+
+
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     groups = weight_decay_groups(model, config.weight_decay)
     lr = config.learning_rate
@@ -174,8 +191,8 @@ def train(config: TrainConfig) -> Path:
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = make_optimizer(config, model)
-    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
-        config.ema_decay), use_buffers=True) if config.ema_decay > 0 else None)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay),
+                                               use_buffers=True) if config.ema_decay > 0 else None)
 
     step = 0
     resume_from = latest_checkpoint(train_dir)
