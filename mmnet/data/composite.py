@@ -24,7 +24,6 @@ import math
 import multiprocessing
 import operator
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -37,6 +36,7 @@ from tqdm import tqdm
 from mmnet.data.augment import MAX_ROTATION_DEG, jitter_colors
 from mmnet.data.dataset import IMAGE_SUFFIXES, DatasetError, MattingDataset, find_pairs, in_holdout, select
 from mmnet.data.io import ImageReadError, read_image, read_mask
+from mmnet.files import atomic_write
 
 CACHE_VERSION = 1  # part of the foreground cache key: bump when the estimation changes
 DEFAULT_CACHE_DIR = Path("~/.cache/mmnet/foregrounds")
@@ -131,7 +131,7 @@ class ForegroundCache:
             self.foregrounds = _load_array(self.path, expected)
         else:
             self.foregrounds = _compute_foregrounds(dataset, workers, progress)
-            _atomic_write(self.path, lambda tmp: _save_array(tmp, self.foregrounds))
+            atomic_write(self.path, lambda tmp: _save_array(tmp, self.foregrounds))
 
 
 def _compute_foregrounds(dataset: MattingDataset, workers: int, progress: bool) -> np.ndarray:
@@ -165,19 +165,6 @@ def _save_array(path: Path, array: np.ndarray) -> None:
         np.save(file, array)
         file.flush()
         os.fsync(file.fileno())
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` for a hidden temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------ backgrounds
@@ -500,4 +487,4 @@ def _write_image(path: Path, array: np.ndarray, params: list[int]) -> None:
     ok, encoded = cv2.imencode(path.suffix, array, params)
     if not ok:
         raise OSError(f"{path}: could not encode")
-    _atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
+    atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))

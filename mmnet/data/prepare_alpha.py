@@ -9,8 +9,6 @@ pymatting is needed here only (imported lazily): `pip install pymatting`.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from tqdm import tqdm
 
 from mmnet.data.dataset import IMAGE_SUFFIXES
 from mmnet.data.io import ImageReadError, read_image, read_mask
+from mmnet.files import write_atomic
 
 UNKNOWN = 128
 
@@ -181,16 +180,8 @@ def _one(image_path: Path, mask_path: Path, out_path: Path, band: int) -> str | 
 
 
 def _write_png_atomic(path: Path, alpha: np.ndarray) -> None:
-    """Encode as PNG, write to a hidden temporary name in the same folder, then rename over `path`."""
+    """Encode as PNG and write it atomically (see `mmnet.files`)."""
     ok, encoded = cv2.imencode(".png", alpha)
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(encoded.tobytes())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, encoded.tobytes())

@@ -14,7 +14,6 @@ upsamples the 256×256 mask to the frame size with `cv::resize` (bilinear).
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from mmnet.files import write_atomic
 
 SELFIE_REQUIREMENT = "mediapipe==0.10.21"
 SELFIE_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
@@ -58,7 +59,7 @@ def fetch_selfie_model(cache_dir: Path | None = None) -> Path:
     digest = _sha256(data)
     if digest != SELFIE_SHA256:
         raise PeerModelError(f"{wheel.name}:{SELFIE_MEMBER}: sha256 {digest}, expected {SELFIE_SHA256}")
-    _write_atomic(target, data)
+    write_atomic(target, data)
     return target
 
 
@@ -87,20 +88,6 @@ def _extract_member(wheel: Path, member: str) -> bytes:
         raise PeerModelError(f"{wheel}: no {member} in this wheel") from None
     except zipfile.BadZipFile as error:
         raise PeerModelError(f"{wheel}: not a readable wheel ({error})") from None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(data: bytes) -> str:

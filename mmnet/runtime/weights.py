@@ -13,6 +13,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from mmnet.files import atomic_write
+
 MANIFEST = "manifest.json"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
@@ -144,11 +146,6 @@ def _from_checkpoint(path: Path, size: int | None) -> tuple[Path, int]:
     target = cache_dir() / f"{prefix}{side}.onnx"
     if not target.is_file():
         print(f"{path}: exporting to ONNX once (about 30 s), cached as {target}", file=sys.stderr)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp.onnx")
-        try:
-            export_onnx(model_from_checkpoint(state), temporary, side, dynamic=True)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        atomic_write(target, lambda tmp: export_onnx(model_from_checkpoint(state), tmp, side, dynamic=True),
+                     suffix=".onnx")
     return target, side

@@ -1,13 +1,13 @@
 """Checkpoints in a train dir: `checkpoint-<step>.pt`, written atomically, the last K kept."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
+
+from mmnet.files import atomic_write
 
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 FINISHED = "finished"  # marker file written when training reaches its last step
@@ -30,20 +30,6 @@ def list_checkpoints(train_dir: Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(train_dir: Path) -> Path | None:
     found = list_checkpoints(train_dir)
     return found[-1][1] if found else None
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)` for a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(state: dict, train_dir: Path, keep: int) -> Path:
