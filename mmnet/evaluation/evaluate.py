@@ -13,7 +13,8 @@ from tqdm import tqdm
 from mmnet.data.dataset import MattingDataset
 from mmnet.evaluation.metrics import METRIC_NAMES, MetricMean, score
 from mmnet.models import create
-from mmnet.training.checkpoint import FINISHED, copy_atomic, list_checkpoints, load_checkpoint, atomic_write
+from mmnet.files import atomic_write
+from mmnet.training.checkpoint import FINISHED, copy_atomic, list_checkpoints, load_checkpoint
 
 # The metrics whose best checkpoint is kept, and whether higher is better.
 KEEP_BEST = {"mad": False, "gauss_grad": False, "mad_full": False, "gauss_grad_full": False, "iou": True}

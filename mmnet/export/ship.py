@@ -14,7 +14,8 @@ import torch
 
 from mmnet.evaluation.evaluate import model_from_checkpoint
 from mmnet.export.onnx import export_onnx
-from mmnet.training.checkpoint import atomic_write, latest_checkpoint, load_checkpoint
+from mmnet.files import atomic_write
+from mmnet.training.checkpoint import latest_checkpoint, load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_KEYS = ("model_name", "model_kwargs", "size", "step")
