@@ -1,0 +1,73 @@
+"""The weights that ship inside the package: checksums, the README's main command, and ONNX files that are
+remade from the shipped .pt exactly."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import mmnet
+from mmnet.runtime.weights import read_manifest, weights_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+ASTRONAUT = ROOT / "examples" / "astronaut.jpg"
+SHIPPED = sorted(read_manifest()["models"])
+pytestmark = pytest.mark.skipif(not SHIPPED, reason="no weights shipped yet")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_checksums(name):
+    entry = read_manifest()["models"][name]
+    for file, digest in ((entry["onnx"], entry["sha256"]), (entry["checkpoint"], entry["checkpoint_sha256"])):
+        assert hashlib.sha256((weights_dir() / file).read_bytes()).hexdigest() == digest, file
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_mattes_the_example_portrait(name):
+    alpha = mmnet.load(name).predict(ASTRONAUT)
+    assert alpha.shape == (512, 512)
+    assert alpha[100:150, 190:260].mean() > 0.9  # her face
+    assert alpha[300:400, 80:250].mean() > 0.9  # her suit
+    assert alpha[10:60, 440:500].mean() < 0.1  # the grey backdrop, top right
+
+
+def test_default_model_is_shipped():
+    assert read_manifest()["default"] in SHIPPED
+
+
+def test_readme_main_command(tmp_path):
+    out = tmp_path / "astronaut.png"
+    result = subprocess.run([sys.executable, "-m", "mmnet.cli", "matte", str(ASTRONAUT), "-o", str(out),
+                             "--format", "rgba"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rgba = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (512, 512, 4)
+    assert (rgba[..., 3] == 0).mean() > 0.1 and (rgba[..., 3] == 255).mean() > 0.3
+
+
+def test_onnx_is_remade_from_the_shipped_weights(tmp_path):
+    """`python -m mmnet.export.ship` on the shipped .pt gives an ONNX file with the same outputs."""
+    torch = pytest.importorskip("torch")
+    from mmnet.evaluation.evaluate import model_from_checkpoint
+    from mmnet.export.ship import ship
+    name = read_manifest()["default"]
+    entry = read_manifest()["models"][name]
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / entry["checkpoint"]).write_bytes((weights_dir() / entry["checkpoint"]).read_bytes())
+    remade = ship(weights / entry["checkpoint"], name, weights_dir=weights)
+    assert remade["checkpoint_sha256"] == entry["checkpoint_sha256"]
+    import onnxruntime as ort
+    x = np.random.default_rng(0).random((1, 3, entry["size"], entry["size"]), dtype=np.float32)
+    shipped = ort.InferenceSession(str(weights_dir() / entry["onnx"])).run(None, {"image": x})[0]
+    again = ort.InferenceSession(str(weights / remade["onnx"])).run(None, {"image": x})[0]
+    assert np.abs(shipped - again).max() < 1e-5
+    state = torch.load(weights_dir() / entry["checkpoint"], weights_only=False)
+    with torch.no_grad():
+        expected = torch.softmax(model_from_checkpoint(state)(torch.from_numpy(x)), 1)[:, 1:].numpy()
+    assert np.abs(shipped - expected).max() < 1e-4
