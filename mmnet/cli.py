@@ -194,9 +194,11 @@ def _prepare_alpha(args: argparse.Namespace) -> None:
 
 
 def _add_matte(sub) -> None:
-    p = sub.add_parser("matte", help="matte photos (files, folders, globs, - for stdin) to PNGs")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive), globs, or -")
-    p.add_argument("-o", "--output", help="output folder, or NAME.png for a single image (default for -: stdout)")
+    p = sub.add_parser("matte", help="matte photos (files, folders, globs, - for stdin) to PNGs, and videos")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders (recursive), globs, -, or video files (.mp4, .mov, .mkv, .webm, ...)")
+    p.add_argument("-o", "--output", help="output folder, or NAME.png for a single image (default for -: stdout), "
+                                          "or NAME.mp4|.webm|.mov|.mkv for a single video")
     p.add_argument("--watch", action="store_true", help="process new photos in the INPUT folder until Ctrl-C")
     p.add_argument("--format", default="alpha", choices=["alpha", "rgba", "composite", "mask"],
                    help="alpha: 8-bit matte; rgba: transparent cut-out; composite: new background; mask: binary")
@@ -209,6 +211,8 @@ def _add_matte(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
                    help="upsample the matte guided by the photo (default: on)")
+    p.add_argument("--smooth", type=float, metavar="S",
+                   help="video: temporal smoothing strength in [0, 1), 0 off (default: 0.8)")
     p.set_defaults(handler=_matte)
 
 
@@ -216,7 +220,7 @@ def _matte(args: argparse.Namespace) -> None:
     from mmnet.runtime.batch import matte
     code = matte(args.inputs, args.output, model=args.model, size=args.size, threads=args.threads,
                  watch=args.watch, format=args.format, background=args.background, threshold=args.threshold,
-                 overwrite=args.overwrite, refine=args.refine)
+                 overwrite=args.overwrite, refine=args.refine, smooth=args.smooth)
     if code:
         raise SystemExit(code)
 

@@ -68,9 +68,19 @@ class Tally:
 def matte(inputs: list[str], output: str | None, *, model: str | None = None, size: int | None = None,
           threads: int | None = None, watch: bool = False, format: str = "alpha", background: str | None = None,
           threshold: float = 0.5, overwrite: bool = False, refine: bool | None = None,
-          workers: int | None = None) -> int:
-    """Run `mmnet matte`; the exit code: 0 when every photo was done or skipped, else 1."""
+          workers: int | None = None, smooth: float | None = None) -> int:
+    """Run `mmnet matte`; the exit code: 0 when every photo or video was done or skipped, else 1.
+    Video INPUTs go to `mmnet.runtime.video` (`smooth`: its temporal smoothing)."""
     render = _render_options(format, background, threshold, refine)
+    videos_failed = 0
+    if not watch:
+        from mmnet.runtime import video
+        videos, inputs = video.split_inputs(inputs)
+        if videos:
+            videos_failed = video.matte_videos(videos, output, render, model=model, size=size, threads=threads,
+                                               overwrite=overwrite, smooth=smooth, several=bool(inputs))
+            if not inputs:
+                return videos_failed
     if watch:
         if len(inputs) != 1 or not Path(inputs[0]).is_dir() or output is None:
             raise UsageError("--watch takes one INPUT folder and an output folder -o OUT")
@@ -92,7 +102,7 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     print(tally.summary(), file=sys.stderr)
     if tally.failures:
         print(f"failed ({len(tally.failures)}):\n  " + "\n  ".join(tally.failures), file=sys.stderr)
-    return 1 if tally.failures else 0
+    return 1 if tally.failures or videos_failed else 0
 
 
 def _render_options(format: str, background: str | None, threshold: float, refine: bool | None) -> Render:

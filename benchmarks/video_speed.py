@@ -1,0 +1,238 @@
+"""How fast `mmnet matte clip.mp4 -o out.mp4 --format composite` runs on this machine's CPU, and how much
+`--smooth` cuts flicker and what it costs in lag (runs anywhere PyAV is installed).
+
+    python benchmarks/video_speed.py [--model NAME|PATH] [--size S] [--threads 2] [--frames 150]
+    python benchmarks/video_speed.py --flicker --model PATH [--size S] [--frames 48]
+
+Speed: a 1280×720 30 fps H.264 clip, made at run time by panning and zooming a portrait photo (the first
+EG1800 training photo where ../shared is present, else a synthetic one), to a composite mp4 over green:
+frames/s end to end, and the seconds per frame of each stage (they overlap in threads, so they add up to
+more than the wall time).
+
+Flicker (--flicker): two 640×480 clips made the same way, with camera noise and an H.264 round trip, and
+the photo's matte moved along as the ground truth: one where the subject holds still (a slow zoom and
+pan), one where it moves (a fast sway). For each smoothing setting: flicker = mean |α_t − α_{t−1}|,
+dtSSD ×10² against the ground truth and MAD on both clips, and the lag on the moving one: how much the
+smoothed person (α > 0.5) differs from the unsmoothed per-frame one (1 − IoU), on average and at worst.
+
+Without --model (and with no shipped weights) an untrained MMNet 1.0 is exported once (needs torch): fine
+for speed, meaningless for --flicker.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from matte_speed import machine, untrained_model  # noqa: E402  (a sibling script)
+
+EG1800 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eg1800" / "train"
+RATE = 30
+NOISE = 3.0  # camera noise, standard deviation in 8-bit levels
+CRF = "23"  # the clips' H.264 quality: what a phone or a download gives
+Camera = Callable[[float], tuple[float, float, float]]  # t in [0, 1] -> (zoom, x shift, y shift) of the frame
+
+
+def portrait() -> tuple[np.ndarray, np.ndarray, str]:
+    """(uint8 RGB photo, float32 matte in [0, 1], where from): an EG1800 photo, else a synthetic one."""
+    photos = sorted((EG1800 / "image").glob("*.jpg")) if (EG1800 / "image").is_dir() else []
+    for photo in photos:
+        matte = EG1800 / "mask" / f"{photo.stem}.png"
+        if matte.is_file():
+            rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+            return rgb, cv2.imread(str(matte), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255, str(photo)
+    from mmnet.data.synthetic import synthetic_pair
+
+    rgb, matte = synthetic_pair(np.random.default_rng(0), 800, 600)
+    return rgb, matte.astype(np.float32) / 255, "synthetic portrait"
+
+
+def still(t: float) -> tuple[float, float, float]:
+    """A slow push-in: 5 % zoom and a small drift over the clip."""
+    return 1.0 + 0.05 * t, 0.02 * t, 0.01 * t
+
+
+def sway(t: float) -> tuple[float, float, float]:
+    """The subject sways fast: ±15 % of the width, two full swings, with some zoom."""
+    return 1.05 + 0.05 * math.sin(4 * math.pi * t), 0.15 * math.sin(4 * math.pi * t), 0.0
+
+
+def shoot(rgb: np.ndarray, matte: np.ndarray, camera: Camera, frames: int, width: int, height: int,
+          seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames of `rgb` filmed by `camera` (covering width×height), with noise, and the matte moved alike."""
+    rng = np.random.default_rng(seed)
+    cover = max(width / rgb.shape[1], height / rgb.shape[0])
+    images, truths = [], []
+    for index in range(frames):
+        zoom, dx, dy = camera(index / max(1, frames - 1))
+        scale = cover * zoom
+        shift_x = (width - rgb.shape[1] * scale) / 2 + dx * width
+        shift_y = (height - rgb.shape[0] * scale) / 2 + dy * height
+        warp = np.float32([[scale, 0, shift_x], [0, scale, shift_y]])
+        image = cv2.warpAffine(rgb, warp, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        noisy = image.astype(np.float32) + rng.normal(0, NOISE, image.shape).astype(np.float32)
+        images.append(np.clip(noisy + 0.5, 0, 255).astype(np.uint8))
+        truths.append(cv2.warpAffine(matte, warp, (width, height), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REFLECT))
+    return images, truths
+
+
+def write_clip(path: Path, images: list[np.ndarray]) -> None:
+    """An H.264 mp4 at RATE frames/s."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=RATE, options={"crf": CRF, "preset": "veryfast"})
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for image in images:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def read_clip(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+# ---------------------------------------------------------------------------------------------- speed
+def speed(args: argparse.Namespace, model: str, scratch: Path) -> None:
+    from mmnet.runtime.batch import Render
+    from mmnet.runtime.model import load
+    from mmnet.runtime.video import SMOOTH_DEFAULT, matte_video
+
+    rgb, matte, origin = portrait()
+    start = time.perf_counter()
+    images, _ = shoot(rgb, matte, still, args.frames, 1280, 720)
+    clip = scratch / "clip.mp4"
+    write_clip(clip, images)
+    made = time.perf_counter() - start
+    matting = load(model, threads=args.threads, size=args.size)
+    print(f"machine   {machine()}")
+    print(f"threads   ONNX Runtime intra-op {args.threads}, decode/encode: FFmpeg's choice, pool: "
+          f"{args.workers}")
+    print(f"model     {matting.path} (input {matting.size}x{matting.size})")
+    print(f"input     {args.frames} frames of 1280x720 H.264 at {RATE} fps, {origin} panned and zoomed "
+          f"(made in {made:.1f} s)")
+    print(f"output    composite over green, H.264 mp4; smoothing {SMOOTH_DEFAULT}, refine on")
+    stats = matte_video(matting, clip, scratch / "out.mp4", Render("composite", (0, 255, 0)), workers=args.workers,
+                        progress=False)
+    print(f"\nend to end  {stats.frames / stats.seconds:6.1f} frames/s  ({stats.frames} frames in "
+          f"{stats.seconds:.1f} s, model loaded before)")
+    print("per stage   ms/frame (threads overlap: these add up to more than the wall time)")
+    for stage, seconds in stats.stages.items():
+        print(f"  {stage:14s} {1000 * seconds / stats.frames:7.1f}")
+
+
+# -------------------------------------------------------------------------------------------- flicker
+def flicker(args: argparse.Namespace, model: str, scratch: Path) -> None:
+    from mmnet.runtime.model import load
+    from mmnet.runtime.video import IMAGE_MOTION, MOTION, Smoother
+
+    matting = load(model, threads=args.threads, size=args.size)
+    rgb, matte, origin = portrait()
+    print(f"machine  {machine()}")
+    print(f"model    {matting.path} (input {matting.size}x{matting.size}); clips: {args.frames} frames of "
+          f"640x480 from {origin}, noise σ={NOISE}, H.264 crf {CRF}")
+    clips = {}
+    for name, camera in (("still", still), ("moving", sway)):
+        images, truths = shoot(rgb, matte, camera, args.frames, 640, 480)
+        write_clip(scratch / f"{name}.mp4", images)
+        images = read_clip(scratch / f"{name}.mp4")
+        smalls = np.stack([matting.network_input(image) for image in images])
+        raw = np.concatenate([matting.infer(smalls[i:i + 8]) for i in range(0, len(smalls), 8)])
+        clips[name] = (images, truths, smalls, raw)
+
+    def run(name: str, strength: float, motion: float, image_motion: float, refine: bool = True
+            ) -> list[np.ndarray]:
+        images, _, smalls, raw = clips[name]
+        smoother = Smoother(strength, motion, image_motion)
+        return [matting.to_full(smoother(alpha, small), image, small, refine)
+                for alpha, image, small in zip(raw, images, smalls)]
+
+    settings = [(0.0, MOTION, IMAGE_MOTION)] + [(s, MOTION, IMAGE_MOTION) for s in args.strengths] + \
+        [(0.8, MOTION, 0.0), (0.8, MOTION, 0.02), (0.8, MOTION, 0.1), (0.8, 0.1, IMAGE_MOTION),
+         (0.8, 0.5, IMAGE_MOTION), (0.8, 1e-6, IMAGE_MOTION), (0.8, math.inf, 0.0), (0.0, MOTION, 0.0, False),
+         (0.8, MOTION, IMAGE_MOTION, False)]
+    unsmoothed = {name: run(name, 0.0, MOTION, 0.0) for name in clips}
+    truth_flicker = {name: _flicker(clips[name][1]) for name in clips}
+    print(f"ground truth flicker: still {truth_flicker['still']:.4f}, moving {truth_flicker['moving']:.4f}")
+    print("\n                        |         still clip         |                 moving clip")
+    print("smooth motion image ref | flicker  dtSSD   MAD       | flicker  dtSSD   MAD    IoU(gt) "
+          "| lag 1-IoU(raw) mean  max")
+    for strength, motion, image_motion, *refine in settings:
+        row = []
+        for name in ("still", "moving"):
+            alphas = run(name, strength, motion, image_motion, *refine)
+            truths = clips[name][1]
+            row += [_flicker(alphas), _dtssd(alphas, truths), _mad(alphas, truths)]
+        moving = run("moving", strength, motion, image_motion, *refine)
+        drops = [1 - _iou(a, b) for a, b in zip(moving, unsmoothed["moving"])]
+        truth_iou = np.mean([_iou(a, g) for a, g in zip(moving, clips["moving"][1])])
+        label = "plain" if math.isinf(motion) else f"{motion:.2f}"
+        print(f"{strength:5.2f}  {label:>5s}  {image_motion:4.2f}  {'off' if refine == [False] else 'on':3s} | "
+              f"{row[0]:.4f} {row[1]:6.3f} {row[2]:.4f}      | {row[3]:.4f} {row[4]:6.3f} {row[5]:.4f}  "
+              f"{truth_iou:.4f} |            {np.mean(drops):.4f} {max(drops):.4f}")
+
+
+def _flicker(alphas: list[np.ndarray]) -> float:
+    return float(np.mean([np.abs(b - a).mean() for a, b in zip(alphas, alphas[1:])]))
+
+
+def _dtssd(alphas: list[np.ndarray], truths: list[np.ndarray]) -> float:
+    """dtSSD ×10² (metrics.md 3.6), averaged over frames 1..n−1."""
+    return 100 * float(np.mean([np.sqrt(np.mean(((a1 - a0) - (g1 - g0)) ** 2))
+                                for a0, a1, g0, g1 in zip(alphas, alphas[1:], truths, truths[1:])]))
+
+
+def _mad(alphas: list[np.ndarray], truths: list[np.ndarray]) -> float:
+    return float(np.mean([np.abs(a - g).mean() for a, g in zip(alphas, truths)]))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a > 0.5, b > 0.5).sum()
+    return float(np.logical_and(a > 0.5, b > 0.5).sum() / union) if union else 1.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: shipped, else untrained)")
+    parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx, or the untrained model: 256)")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--workers", type=int, default=2, help="threads upsampling and rendering frames")
+    parser.add_argument("--frames", type=int, help="frames per clip (default: 150 for speed, 48 for --flicker)")
+    parser.add_argument("--flicker", action="store_true", help="measure flicker and lag of --smooth instead")
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95],
+                        help="--flicker: the smoothing strengths to compare with off")
+    args = parser.parse_args()
+    args.frames = args.frames or (48 if args.flicker else 150)
+
+    from mmnet.runtime.weights import WeightsError, resolve
+
+    with tempfile.TemporaryDirectory(prefix="video-speed-") as scratch:
+        scratch = Path(scratch)
+        model = args.model
+        try:
+            resolve(model, args.size)
+        except WeightsError:
+            if model is not None:
+                raise
+            model = str(untrained_model(scratch, args.size or 256))
+            print("no shipped weights: an untrained MMNet 1.0 (speed only)")
+        (flicker if args.flicker else speed)(args, model, scratch)
+
+
+if __name__ == "__main__":
+    main()
