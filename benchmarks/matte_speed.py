@@ -7,8 +7,7 @@
 (b) a folder of JPEGs to alpha PNGs with the batch pipeline, in photos/s;
 (c) `mmnet matte one.jpg -o out.png` as a user runs it, start-up included: median of 5 processes.
 
-Without --model (and with no shipped weights) an untrained MMNet 1.0 is exported once (needs torch): the
-weights do not change the speed.
+Without --model: the shipped default model.
 """
 from __future__ import annotations
 
@@ -37,14 +36,6 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs{load}; {platform.system()} {platform.release()}"
 
 
-def untrained_model(folder: Path, size: int) -> Path:
-    """An MMNet 1.0 with random weights as a fixed-shape ONNX (batch 1), for speed only; needs torch."""
-    from mmnet.export.onnx import export_onnx
-    from mmnet.models import create
-
-    return export_onnx(create("mmnet", width_multiplier=1.0).eval(), folder / f"untrained-{size}.onnx", size)
-
-
 def median_ms(function, runs: int) -> float:
     function()  # warm-up
     times = []
@@ -57,8 +48,8 @@ def median_ms(function, runs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: shipped, else untrained)")
-    parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx, or the untrained model: 256)")
+    parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: the default model)")
+    parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx)")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: its choice)")
     parser.add_argument("--photos", type=int, default=48, help="photos in the folder of (b)")
     parser.add_argument("--runs", type=int, default=30, help="repeats of (a)")
@@ -71,18 +62,10 @@ def main() -> None:
     from mmnet.runtime import compose
     from mmnet.runtime.batch import matte
     from mmnet.runtime.model import load
-    from mmnet.runtime.weights import WeightsError, resolve
 
     with tempfile.TemporaryDirectory(prefix="matte-speed-") as scratch:
         scratch = Path(scratch)
         model = args.model
-        try:
-            resolve(model, args.size)
-        except WeightsError:
-            if model is not None:
-                raise
-            model = str(untrained_model(scratch, args.size or 256))
-            print("no shipped weights: an untrained MMNet 1.0 (speed only)")
         folder = make_dataset(scratch / "photos", args.photos, HEIGHT, WIDTH) / "image"
         one = folder / "synth_00000.jpg"
         matting = load(model, threads=args.threads, size=args.size)

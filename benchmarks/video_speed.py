@@ -15,8 +15,7 @@ pan), one where it moves (a fast sway). For each smoothing setting: flicker = me
 dtSSD ×10² against the ground truth and MAD on both clips, and the lag on the moving one: how much the
 smoothed person (α > 0.5) differs from the unsmoothed per-frame one (1 − IoU), on average and at worst.
 
-Without --model (and with no shipped weights) an untrained MMNet 1.0 is exported once (needs torch): fine
-for speed, meaningless for --flicker.
+Without --model: the shipped default model.
 """
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from matte_speed import machine, untrained_model  # noqa: E402  (a sibling script)
+from matte_speed import machine  # noqa: E402  (a sibling script)
 
 EG1800 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eg1800" / "train"
 RATE = 30
@@ -208,8 +207,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: shipped, else untrained)")
-    parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx, or the untrained model: 256)")
+    parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: the default model)")
+    parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx)")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     parser.add_argument("--workers", type=int, default=2, help="threads upsampling and rendering frames")
     parser.add_argument("--frames", type=int, help="frames per clip (default: 150 for speed, 48 for --flicker)")
@@ -219,18 +218,9 @@ def main() -> None:
     args = parser.parse_args()
     args.frames = args.frames or (48 if args.flicker else 150)
 
-    from mmnet.runtime.weights import WeightsError, resolve
-
     with tempfile.TemporaryDirectory(prefix="video-speed-") as scratch:
         scratch = Path(scratch)
         model = args.model
-        try:
-            resolve(model, args.size)
-        except WeightsError:
-            if model is not None:
-                raise
-            model = str(untrained_model(scratch, args.size or 256))
-            print("no shipped weights: an untrained MMNet 1.0 (speed only)")
         (flicker if args.flicker else speed)(args, model, scratch)
 
 
