@@ -4,22 +4,26 @@ interrupted run leaves none behind."""
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Callable
 
+TEMP_SUFFIX = ".tmp"
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
+
+def temporary_name(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
+    """A hidden sibling of `path`, unique to this write: `.name.<random><suffix>`."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = TEMP_SUFFIX) -> Path:
     """Call `write(temporary_path)`, then rename the temporary file over `path` (its folder is created).
     `suffix` ends the temporary name, for writers that look at the extension."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(descriptor)
-    temporary = Path(temporary)
+    temporary = temporary_name(path, suffix)
     try:
         write(temporary)
-        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -11,9 +11,8 @@ import cv2
 import numpy as np
 
 import mmnet
-from mmnet.data.io import read_image
+from mmnet.data.io import encode_png, read_image
 from mmnet.files import write_atomic
-from mmnet.runtime.files import encode_png
 
 ROOT = Path(__file__).resolve().parents[1]
 

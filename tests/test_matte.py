@@ -15,7 +15,7 @@ import pytest
 from mmnet.cli import main
 from mmnet.data.synthetic import make_dataset
 from mmnet.runtime import compose
-from mmnet.runtime.files import TEMP_SUFFIX
+from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.model import load
 from test_runtime import SIZE, export_test_model
 

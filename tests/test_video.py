@@ -13,7 +13,7 @@ import pytest
 
 from mmnet.cli import main
 from mmnet.data.synthetic import synthetic_pair
-from mmnet.runtime.files import TEMP_SUFFIX
+from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.video import Smoother, is_video
 from test_runtime import SIZE, export_test_model
 

@@ -1,4 +1,5 @@
-"""Decode photos and alpha mattes into uint8 arrays, with errors that name the file (numpy + cv2 only).
+"""Decode photos and alpha mattes into uint8 arrays, with errors that name the file, and encode PNGs
+(numpy + cv2 only).
 
 One decode path: `decode_image_bytes` / `decode_mask_bytes` take the encoded bytes (a file, stdin, an
 upload); `read_image` / `read_mask` read a file and call them.
@@ -58,6 +59,17 @@ def decode_mask_bytes(data: bytes, name: str) -> np.ndarray:
         equal = np.array_equal(first, pixels[..., 1]) and np.array_equal(first, pixels[..., 2])
         pixels = np.ascontiguousarray(first) if equal else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     return _to_uint8(pixels)
+
+
+def encode_png(pixels: np.ndarray, compression: int = 1) -> bytes:
+    """uint8 H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) -> PNG bytes (zlib level 1 by default: fastest, and
+    mattes compress well anyway)."""
+    if pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as PNG")
+    return encoded.tobytes()
 
 
 def _read_bytes(path: str | Path) -> bytes:

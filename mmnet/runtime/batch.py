@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.io import ImageReadError, decode_image_bytes, read_image
+from mmnet.data.io import ImageReadError, decode_image_bytes, encode_png, read_image
+from mmnet.files import write_atomic
 from mmnet.runtime import compose
-from mmnet.runtime.files import encode_png, write_atomic
 from mmnet.runtime.model import Matting, load
 from mmnet.runtime.sources import Job, UsageError, Watcher, plan
 

@@ -30,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.dataset import IMAGE_SUFFIXES
-from mmnet.runtime.files import encode_png, temporary_name
+from mmnet.data.io import encode_png
+from mmnet.files import temporary_name
 from mmnet.runtime.sources import STDIN, UsageError
 
 if TYPE_CHECKING:
