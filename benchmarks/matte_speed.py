@@ -99,7 +99,8 @@ def main() -> None:
             print(f"    --format {fmt:6s} {args.photos / seconds:6.1f} photos/s  ({seconds:.2f} s, exit {code})")
 
         command = [sys.executable, "-m", "mmnet.cli", "matte", str(one), "-o", str(scratch / "one.png"),
-                   "--model", str(model), "--overwrite"] + (["--size", str(args.size)] if args.size else []) \
+                   "--overwrite"] + (["--model", str(model)] if model else []) \
+            + (["--size", str(args.size)] if args.size else []) \
             + (["--threads", str(args.threads)] if args.threads else [])
         walls = []
         for _ in range(5):
