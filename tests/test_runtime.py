@@ -214,8 +214,13 @@ def test_foreground_colours_remove_the_old_background():
 
 
 def test_model_resolution_errors(model_path, tmp_path, monkeypatch):
-    with pytest.raises(WeightsError, match="no shipped weights yet"):
-        load()
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    (empty / "manifest.json").write_text(json.dumps({"default": "mmnet-1.0-256", "models": {}}))
+    with monkeypatch.context() as patch:
+        patch.setattr(weights, "weights_dir", lambda: empty)
+        with pytest.raises(WeightsError, match="no shipped weights yet"):
+            load()
     with pytest.raises(WeightsError, match="missing.onnx: model file does not exist"):
         load(tmp_path / "missing.onnx")
     with pytest.raises(WeightsError, match="dynamic"):
