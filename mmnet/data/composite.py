@@ -22,7 +22,6 @@ import hashlib
 import json
 import math
 import multiprocessing
-import operator
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -34,7 +33,8 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.augment import MAX_ROTATION_DEG, jitter_colors
-from mmnet.data.dataset import IMAGE_SUFFIXES, DatasetError, MattingDataset, find_pairs, in_holdout, select
+from mmnet.data.dataset import (IMAGE_SUFFIXES, DatasetError, MattingDataset, find_pairs, in_holdout, parse_item,
+                                select)
 from mmnet.data.io import ImageReadError, read_image, read_mask
 from mmnet.files import atomic_write
 
@@ -368,12 +368,7 @@ class CompositeDataset:
         return len(self.base)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(item, (tuple, list)):
-            index, seed = operator.index(item[0]), operator.index(item[1])
-        else:
-            index, seed = operator.index(item), None
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for a dataset of {len(self)}")
+        index, seed = parse_item(item, len(self))
         # A stream of its own: base[(index, seed)] draws from default_rng(seed).
         rng = np.random.default_rng(None if seed is None else [seed, 1])
         if rng.random() >= self.p_composite:

@@ -143,12 +143,7 @@ class MattingDataset:
         return len(self.pairs)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(item, (tuple, list)):
-            index, seed = operator.index(item[0]), operator.index(item[1])
-        else:
-            index, seed = operator.index(item), None
-        if not 0 <= index < len(self.pairs):
-            raise IndexError(f"index {index} out of range for a dataset of {len(self.pairs)}")
+        index, seed = parse_item(item, len(self))
         image, mask = self.images[index], self.masks[index]
         if self.augment:
             return augment_pair(image, mask, np.random.default_rng(seed), self.color_jitter)
@@ -160,6 +155,17 @@ class MattingDataset:
         if self._full_masks is None:
             raise RuntimeError("full_mask needs the dataset opened with keep_full_masks=True")
         return self._full_masks[index].astype(np.float32) / 255
+
+
+def parse_item(item: int | tuple[int, int], length: int) -> tuple[int, int | None]:
+    """A dataset item, an index or the training sampler's (index, seed), as (index, seed or None)."""
+    if isinstance(item, (tuple, list)):
+        index, seed = operator.index(item[0]), operator.index(item[1])
+    else:
+        index, seed = operator.index(item), None
+    if not 0 <= index < length:
+        raise IndexError(f"index {index} out of range for a dataset of {length}")
+    return index, seed
 
 
 def _files_by_stem(folder: Path) -> dict[str, list[Path]]:
