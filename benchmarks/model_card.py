@@ -56,7 +56,7 @@ def mmnet_predictor(name: str, threads: int) -> Predictor:
     state = torch.load(weights_dir() / entry["checkpoint"], map_location="cpu", weights_only=False)
     net = create(state["model_name"], **state["model_kwargs"])
     info = {"params": count_parameters(net)["params"], "macs": count_macs(net, state["size"]),
-            "size": state["size"], "runtime": "ONNX Runtime (fp32)"}
+            "size": state["size"], "runtime": f"{model.backend.name} (fp32)"}
     return Predictor(name, lambda rgb: model.network_input(rgb)[None], model.infer, lambda out: out[0], info)
 
 
