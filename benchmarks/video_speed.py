@@ -1,13 +1,14 @@
 """How fast `mmnet matte clip.mp4 -o out.mp4 --format composite` runs on this machine's CPU, and how much
 `--smooth` cuts flicker and what it costs in lag (runs anywhere PyAV is installed).
 
-    python benchmarks/video_speed.py [--model NAME|PATH] [--size S] [--threads 2] [--frames 150]
+    python benchmarks/video_speed.py [--model NAME|PATH] [--size S] [--threads 2] [--backend NAME] [--frames 150]
     python benchmarks/video_speed.py --flicker --model PATH [--size S] [--frames 48]
 
 Speed: a 1280×720 30 fps H.264 clip, made at run time by panning and zooming a portrait photo (the first
 EG1800 training photo where ../shared is present, else a synthetic one), to a composite mp4 over green:
-frames/s end to end, and the seconds per frame of each stage (they overlap in threads, so they add up to
-more than the wall time).
+frames/s end to end and the CPU time per frame (all threads), each stage's cost alone on one frame, and
+the seconds per frame of each stage in the pipeline (they overlap in threads, so they add up to more than
+the wall time).
 
 Flicker (--flicker): two 640×480 clips made the same way, with camera noise and an H.264 round trip, and
 the photo's matte moved along as the ground truth: one where the subject holds still (a slow zoom and
@@ -15,11 +16,13 @@ pan), one where it moves (a fast sway). For each smoothing setting: flicker = me
 dtSSD ×10² against the ground truth and MAD on both clips, and the lag on the moving one: how much the
 smoothed person (α > 0.5) differs from the unsmoothed per-frame one (1 − IoU), on average and at worst.
 
-Without --model: the shipped default model.
+Without --model: the shipped default model. Writes benchmarks/results/video_speed.json (or, with
+--flicker, video_flicker.json).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -31,9 +34,12 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from matte_speed import machine  # noqa: E402  (a sibling script)
+from matte_speed import machine, median_ms  # noqa: E402  (a sibling script)
+
+from mmnet.files import write_atomic  # noqa: E402
 
 EG1800 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eg1800" / "train"
+RESULTS = Path(__file__).resolve().parent / "results"
 RATE = 30
 NOISE = 3.0  # camera noise, standard deviation in 8-bit levels
 CRF = "23"  # the clips' H.264 quality: what a phone or a download gives
@@ -107,10 +113,11 @@ def read_clip(path: Path) -> list[np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------- speed
-def speed(args: argparse.Namespace, model: str, scratch: Path) -> None:
+def speed(args: argparse.Namespace, model: str, scratch: Path) -> dict:
     from mmnet.runtime.batch import Render
     from mmnet.runtime.model import load
-    from mmnet.runtime.video import SMOOTH_DEFAULT, matte_video
+    from mmnet.runtime.smoothing import SMOOTH_DEFAULT
+    from mmnet.runtime.video import matte_video
 
     rgb, matte, origin = portrait()
     start = time.perf_counter()
@@ -118,31 +125,54 @@ def speed(args: argparse.Namespace, model: str, scratch: Path) -> None:
     clip = scratch / "clip.mp4"
     write_clip(clip, images)
     made = time.perf_counter() - start
-    matting = load(model, threads=args.threads, size=args.size)
-    print(f"machine   {machine()}")
-    print(f"threads   ONNX Runtime intra-op {args.threads}, decode/encode: FFmpeg's choice, pool: "
-          f"{args.workers}")
-    print(f"model     {matting.path} (input {matting.size}x{matting.size})")
-    print(f"input     {args.frames} frames of 1280x720 H.264 at {RATE} fps, {origin} panned and zoomed "
-          f"(made in {made:.1f} s)")
-    print(f"output    composite over green, H.264 mp4; smoothing {SMOOTH_DEFAULT}, refine on")
-    stats = matte_video(matting, clip, scratch / "out.mp4", Render("composite", (0, 255, 0)), workers=args.workers,
-                        progress=False)
+    matting = load(model, threads=args.threads, size=args.size, backend=args.backend)
+    render = Render("composite", (0, 255, 0))
+    results = {"machine": machine(), "threads": args.threads, "workers": args.workers, "model": str(matting.path),
+               "backend": repr(matting), "input": f"{args.frames} frames of 1280x720 H.264 at {RATE} fps",
+               "output": f"composite over green, H.264 mp4, smoothing {SMOOTH_DEFAULT}, refine on"}
+    print(f"machine   {results['machine']}")
+    print(f"threads   inference {args.threads}, decode/encode: FFmpeg's choice, pool: {args.workers}")
+    print(f"model     {matting!r} (input {matting.size}x{matting.size})")
+    print(f"input     {results['input']}, {origin} panned and zoomed (made in {made:.1f} s)")
+    print(f"output    {results['output']}")
+
+    frame = images[0]
+    small = matting.network_input(frame)
+    raw = matting.infer(small[None])[0]
+    full = matting.to_full(raw, frame, small)
+    alone = {"network input": lambda: matting.network_input(frame), "network": lambda: matting.infer(small[None]),
+             "to full size (guided)": lambda: matting.to_full(raw, frame, small),
+             "render (composite)": lambda: render(frame, full)}
+    results["alone_ms"] = {name: median_ms(function, 20) for name, function in alone.items()}
+    print("\none frame, each stage alone (median of 20)")
+    for name, milliseconds in results["alone_ms"].items():
+        print(f"  {name:22s} {milliseconds:7.1f} ms")
+
+    cpu = time.process_time()
+    stats = matte_video(matting, clip, scratch / "out.mp4", render, workers=args.workers, progress=False)
+    cpu = time.process_time() - cpu
+    results.update(frames=stats.frames, seconds=stats.seconds, frames_per_s=stats.frames / stats.seconds,
+                   cpu_ms_per_frame=1000 * cpu / stats.frames,
+                   stage_ms_per_frame={k: 1000 * v / stats.frames for k, v in stats.stages.items()})
     print(f"\nend to end  {stats.frames / stats.seconds:6.1f} frames/s  ({stats.frames} frames in "
-          f"{stats.seconds:.1f} s, model loaded before)")
-    print("per stage   ms/frame (threads overlap: these add up to more than the wall time)")
-    for stage, seconds in stats.stages.items():
-        print(f"  {stage:14s} {1000 * seconds / stats.frames:7.1f}")
+          f"{stats.seconds:.1f} s, model loaded before; {1000 * cpu / stats.frames:.0f} ms CPU per frame, all threads)")
+    print("per stage   ms/frame in the pipeline (threads overlap: these add up to more than the wall time)")
+    for stage, milliseconds in results["stage_ms_per_frame"].items():
+        print(f"  {stage:14s} {milliseconds:7.1f}")
+    return results
 
 
 # -------------------------------------------------------------------------------------------- flicker
-def flicker(args: argparse.Namespace, model: str, scratch: Path) -> None:
+def flicker(args: argparse.Namespace, model: str, scratch: Path) -> dict:
     from mmnet.runtime.model import load
-    from mmnet.runtime.video import IMAGE_MOTION, MOTION, Smoother
+    from mmnet.runtime.smoothing import IMAGE_MOTION, MOTION, Smoother
 
-    matting = load(model, threads=args.threads, size=args.size)
+    matting = load(model, threads=args.threads, size=args.size, backend=args.backend)
     rgb, matte, origin = portrait()
-    print(f"machine  {machine()}")
+    results = {"machine": machine(), "threads": args.threads, "model": str(matting.path),
+               "input": f"2 clips of {args.frames} frames of 640x480 from {origin}, noise {NOISE}, H.264 crf {CRF}",
+               "settings": []}
+    print(f"machine  {results['machine']}")
     print(f"model    {matting.path} (input {matting.size}x{matting.size}); clips: {args.frames} frames of "
           f"640x480 from {origin}, noise σ={NOISE}, H.264 crf {CRF}")
     clips = {}
@@ -181,9 +211,16 @@ def flicker(args: argparse.Namespace, model: str, scratch: Path) -> None:
         drops = [1 - _iou(a, b) for a, b in zip(moving, unsmoothed["moving"])]
         truth_iou = np.mean([_iou(a, g) for a, g in zip(moving, clips["moving"][1])])
         label = "plain" if math.isinf(motion) else f"{motion:.2f}"
+        results["settings"].append({"smooth": strength, "motion": None if math.isinf(motion) else motion,
+                                    "image_motion": image_motion, "refine": refine != [False],
+                                    "still": dict(zip(("flicker", "dtssd", "mad"), row[:3])),
+                                    "moving": dict(zip(("flicker", "dtssd", "mad"), row[3:])),
+                                    "moving_iou": float(truth_iou), "lag_mean": float(np.mean(drops)),
+                                    "lag_max": float(max(drops))})
         print(f"{strength:5.2f}  {label:>5s}  {image_motion:4.2f}  {'off' if refine == [False] else 'on':3s} | "
               f"{row[0]:.4f} {row[1]:6.3f} {row[2]:.4f}      | {row[3]:.4f} {row[4]:6.3f} {row[5]:.4f}  "
               f"{truth_iou:.4f} |            {np.mean(drops):.4f} {max(drops):.4f}")
+    return results
 
 
 def _flicker(alphas: list[np.ndarray]) -> float:
@@ -209,7 +246,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: the default model)")
     parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx)")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--threads", type=int, default=2, help="inference threads")
+    parser.add_argument("--backend", help="onnxruntime or openvino (default: the fastest installed)")
     parser.add_argument("--workers", type=int, default=2, help="threads upsampling and rendering frames")
     parser.add_argument("--frames", type=int, help="frames per clip (default: 150 for speed, 48 for --flicker)")
     parser.add_argument("--flicker", action="store_true", help="measure flicker and lag of --smooth instead")
@@ -219,9 +257,10 @@ def main() -> None:
     args.frames = args.frames or (48 if args.flicker else 150)
 
     with tempfile.TemporaryDirectory(prefix="video-speed-") as scratch:
-        scratch = Path(scratch)
-        model = args.model
-        (flicker if args.flicker else speed)(args, model, scratch)
+        results = (flicker if args.flicker else speed)(args, args.model, Path(scratch))
+    out = RESULTS / ("video_flicker.json" if args.flicker else "video_speed.json")
+    write_atomic(out, (json.dumps(results, indent=2, default=float) + "\n").encode())
+    print(f"\nwritten {out}")
 
 
 if __name__ == "__main__":

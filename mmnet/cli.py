@@ -120,29 +120,50 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="export a checkpoint to ONNX (image in [0,1] -> alpha)")
-    p.add_argument("checkpoint", help="a checkpoint file or a train dir (its newest)")
+    p = sub.add_parser("export", help="export a model to ONNX (fp32 or int8) or TFLite (image in [0,1] -> alpha)")
+    p.add_argument("model", help="a shipped model name (e.g. mmnet-1.0-256), a checkpoint .pt or a train dir")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--size", type=int, help="input side (default: the checkpoint's)")
-    p.add_argument("--dynamic", action="store_true", help="leave batch, height and width free")
+    p.add_argument("--format", default="onnx", choices=["onnx", "tflite"])
+    p.add_argument("--size", type=int, help="input side S (default: the checkpoint's)")
+    p.add_argument("--dynamic", action="store_true", help="ONNX: leave batch, height and width free "
+                   "(default: a fixed 1x3xSxS input)")
+    p.add_argument("--int8", action="store_true", help="ONNX: static int8 quantization (QDQ), calibrated on "
+                   "--calibration")
+    p.add_argument("--calibration", help="a folder of photos for --int8 (up to 64 used)")
     p.add_argument("--no-ema", dest="use_ema", action="store_false")
+    p.add_argument("--check", action="store_true", help="compare with PyTorch: max abs difference, and the "
+                   "GAUSS_GRAD change on the held-out part of --dataset-path")
+    p.add_argument("--dataset-path", help="with --check: a dataset (<root>/<split>/{image,mask})")
+    p.add_argument("--dataset-split-name", default="train")
+    p.add_argument("--val-holdout", type=float, default=10.0, help="percent held out by mmnet train")
     p.set_defaults(handler=_export)
 
 
 def _export(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from mmnet.evaluation.evaluate import model_from_checkpoint
-    from mmnet.export.onnx import export_onnx
-    from mmnet.training.checkpoint import latest_checkpoint, load_checkpoint
-    source = Path(args.checkpoint)
-    path = latest_checkpoint(source) if source.is_dir() else source
-    if path is None:
-        raise SystemExit(f"mmnet export: {source}: no checkpoint-*.pt in this train dir")
-    state = load_checkpoint(path)
-    out = export_onnx(model_from_checkpoint(state, args.use_ema), args.output, args.size or state["size"],
-                      args.dynamic)
+    from mmnet.export.formats import export_model
+    from mmnet.export.ship import resolve_checkpoint
+    from mmnet.training.checkpoint import load_checkpoint
+    if args.int8 and not args.calibration:
+        raise SystemExit("mmnet export: --int8 needs --calibration DIR, a folder of photos like the ones to matte")
+    try:
+        state = load_checkpoint(resolve_checkpoint(args.model))
+        size = args.size or state["size"]
+        calibration = None
+        if args.int8:
+            from mmnet.export.quantize import calibration_images
+            calibration = calibration_images(args.calibration, size)
+        model = model_from_checkpoint(state, args.use_ema)
+        out = export_model(model, args.output, args.format, size, args.dynamic, calibration)
+    except (OSError, ValueError, ImportError) as error:  # each names the file or the missing package
+        raise SystemExit(f"mmnet export: {error}") from None
     print(f"wrote {out}")
+    if args.check:
+        from mmnet.export.check import check_export, validation_split
+        dataset = None
+        if args.dataset_path:
+            dataset = validation_split(args.dataset_path, size, args.dataset_split_name, args.val_holdout)
+        print(check_export(model, out, size, dataset))
 
 
 def _add_plot(sub) -> None:
@@ -207,7 +228,9 @@ def _add_matte(sub) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="for mask: alpha above this is person")
     p.add_argument("--model", help="a shipped model name, an .onnx file or a .pt checkpoint (default: shipped)")
     p.add_argument("--size", type=int, help="input side for a dynamic-size .onnx or a checkpoint")
-    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: its choice)")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
+    p.add_argument("--backend", choices=["onnxruntime", "openvino"],
+                   help="inference runtime (default: the fastest installed)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
                    help="upsample the matte guided by the photo (default: on)")
@@ -220,9 +243,79 @@ def _matte(args: argparse.Namespace) -> None:
     from mmnet.runtime.batch import matte
     code = matte(args.inputs, args.output, model=args.model, size=args.size, threads=args.threads,
                  watch=args.watch, format=args.format, background=args.background, threshold=args.threshold,
-                 overwrite=args.overwrite, refine=args.refine, smooth=args.smooth)
+                 overwrite=args.overwrite, refine=args.refine, smooth=args.smooth,
+                 backend=args.backend)
     if code:
         raise SystemExit(code)
+
+
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="the live camera page (matting in the browser) and the HTTP API")
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reached from other machines")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", help="the API's model: a shipped name, an .onnx or a .pt (default: shipped)")
+    p.add_argument("--workers", type=int, help="API requests matted at once (default: the cores, at most 4)")
+    p.add_argument("--threads", type=int, help="intra-op threads per worker (default: cores / workers)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="the API's request body limit")
+    p.add_argument("--max-pixels", type=float, default=40e6, help="the API's limit on pixels per image")
+    p.add_argument("--api-only", action="store_true", help="no page (needs no onnxruntime-web)")
+    p.add_argument("--setup", nargs="?", const="npm", metavar="TARBALL",
+                   help="fetch the page's onnxruntime-web with npm (or from a `npm pack` TARBALL) and exit")
+    p.add_argument("--certfile", help="HTTPS certificate (a phone's browser gives the camera only over HTTPS)")
+    p.add_argument("--keyfile", help="HTTPS private key")
+    p.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    if args.setup:
+        from mmnet.serve import assets
+        folder = assets.install(None if args.setup == "npm" else args.setup)
+        print(f"onnxruntime-web {assets.VERSION} is in {folder}")
+        return
+    from mmnet.serve.app import MB, Limits, serve
+    limits = Limits(max_bytes=int(args.max_upload_mb * MB), max_pixels=int(args.max_pixels))
+    serve(args.host, args.port, model=args.model, threads=args.threads, workers=args.workers, limits=limits,
+          page=not args.api_only, certfile=args.certfile, keyfile=args.keyfile)
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="a demo video: input, matte and composite side by side, frames/s drawn")
+    p.add_argument("video", help="a clip (.mp4, .mov, .mkv, .webm, ...)")
+    p.add_argument("-o", "--output", required=True, help="the demo video (.mp4, .mov, .mkv, .webm)")
+    p.add_argument("--model", help="a shipped model name, an .onnx file or a .pt checkpoint (default: shipped)")
+    p.add_argument("--background", default="blur", help="a colour (#00ff00), an image, or blur (default)")
+    p.add_argument("--height", type=int, help="panel height in pixels (default: the clip's, at most 720)")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
+    p.add_argument("--smooth", type=float, metavar="S", help="temporal smoothing in [0, 1) (default: as matte)")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from mmnet.runtime.demo import make_demo
+    stats = make_demo(args.video, args.output, model=args.model, background=args.background, height=args.height,
+                      threads=args.threads, smooth=args.smooth)
+    print(f"wrote {args.output} ({stats.frames} frames, {stats.frames / max(stats.seconds, 1e-9):.1f} frames/s)")
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="latency, floor and quality of every variant and peer: table, JSON, figure")
+    p.add_argument("-o", "--output", default="bench", help="folder for bench.json, bench.md, bench.png")
+    p.add_argument("--dataset", help="EG1800 root: quality on its validation hold-out, real int8 calibration")
+    p.add_argument("--readme", help="also put the figure and table between this file's bench markers")
+    p.add_argument("--quick", action="store_true", help="few runs, the shipped models and two more variants")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure")
+    p.add_argument("--runs", type=int, help="timed runs per median (default: 60; quick: 6)")
+    p.add_argument("--variants", nargs="+", metavar="NAME", help="only these (e.g. mmnet-1.0-256)")
+    p.add_argument("--holdout-limit", type=int, help="score only the first N hold-out portraits")
+    p.add_argument("--no-peers", dest="peers", action="store_false", help="leave MediaPipe and RVM out")
+    p.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from mmnet.bench.run import BenchConfig, run_bench
+    run_bench(BenchConfig(output=args.output, quick=args.quick, threads=tuple(args.threads), runs=args.runs,
+                          variants=args.variants, dataset=args.dataset, holdout_limit=args.holdout_limit,
+                          peers=args.peers, readme=args.readme))
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -230,7 +323,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic,
-                _add_prepare_alpha, _add_matte):
+                _add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench):
         add(sub)
     return parser, sub.choices
 

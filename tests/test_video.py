@@ -14,7 +14,8 @@ import pytest
 from mmnet.cli import main
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.files import TEMP_SUFFIX
-from mmnet.runtime.video import Smoother, is_video
+from mmnet.runtime.smoothing import Smoother
+from mmnet.runtime.videoio import is_video
 from test_runtime import SIZE, export_test_model
 
 av = pytest.importorskip("av")

@@ -1,6 +1,9 @@
 """Ship a trained model inside the package: its weights (`mmnet/weights/NAME.pt`), the ONNX form made from
 them, and a manifest entry with both checksums. Run again on the shipped `.pt` to remake the ONNX file.
 
+The shipped ONNX file is the fastest fp32 form measured (`benchmarks/export_graph.py`): a fixed 1×3×S×S
+input and the rewritten graph of `mmnet.export.rewrite`.
+
     python -m mmnet.export.ship CHECKPOINT NAME [--default]
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from mmnet.evaluation.evaluate import model_from_checkpoint
 from mmnet.export.onnx import export_onnx
 from mmnet.files import atomic_write
+from mmnet.runtime.weights import CHECKPOINT_SUFFIXES, read_manifest, weights_dir
 from mmnet.training.checkpoint import latest_checkpoint, load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -37,7 +41,7 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
     pt_path, onnx_path = weights_dir / f"{name}.pt", weights_dir / f"{name}.onnx"
     if pt_path.resolve() != source.resolve():
         atomic_write(pt_path, lambda tmp: torch.save(slim, tmp))
-    export_onnx(model, onnx_path, size=state["size"], dynamic=True)
+    atomic_write(onnx_path, lambda tmp: export_onnx(model, tmp, size=state["size"]), suffix=".onnx")
     entry = {"onnx": onnx_path.name, "sha256": sha256(onnx_path), "checkpoint": pt_path.name,
              "checkpoint_sha256": sha256(pt_path), "size": state["size"], "model": state["model_name"],
              "model_kwargs": state["model_kwargs"], "step": state["step"]}
@@ -48,6 +52,25 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
         manifest["default"] = name
     atomic_write(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
     return entry
+
+
+def resolve_checkpoint(model: str | Path) -> Path:
+    """The checkpoint behind a shipped model name, a checkpoint file, or a train dir (its newest)."""
+    shipped = read_manifest()["models"]
+    if isinstance(model, str) and model in shipped:
+        return weights_dir() / shipped[model]["checkpoint"]
+    path = Path(model)
+    if path.is_dir():
+        newest = latest_checkpoint(path)
+        if newest is None:
+            raise FileNotFoundError(f"{path}: no checkpoint-*.pt in this train dir")
+        return newest
+    if path.is_file():
+        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+            raise ValueError(f"{path}: not a PyTorch checkpoint (.pt); export starts from the trained weights")
+        return path
+    known = ", ".join(sorted(shipped)) or "none shipped"
+    raise FileNotFoundError(f"{model}: neither a shipped model name (known: {known}) nor a checkpoint or train dir")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +29,7 @@ from mmnet.runtime.sources import Job, UsageError, Watcher, plan
 FORMATS = ("alpha", "rgba", "composite", "mask")
 BATCH = 8  # photos per session run
 POLL_SECONDS = 0.5
+COVERS_KEPT = 8  # background images kept resized, one per photo size
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Render:
     background: compose.Background = "white"
     threshold: float = 0.5
     refine: bool | None = None
+    _covers: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         if self.format == "alpha":
@@ -46,7 +49,17 @@ class Render:
             return np.where(alpha > self.threshold, np.uint8(255), np.uint8(0))
         if self.format == "rgba":
             return compose.cutout(rgb, alpha)
-        return compose.composite(rgb, alpha, self.background)
+        return compose.composite(rgb, alpha, self._background(*rgb.shape[:2]))
+
+    def _background(self, height: int, width: int) -> compose.Background:
+        """The background, an image resized to cover height×width once per size (a video's frames share it)."""
+        if not isinstance(self.background, np.ndarray):
+            return self.background
+        if (height, width) not in self._covers:
+            if len(self._covers) >= COVERS_KEPT:
+                self._covers.clear()
+            self._covers[height, width] = compose.cover(self.background, height, width)
+        return self._covers[height, width]
 
 
 @dataclass
@@ -68,9 +81,10 @@ class Tally:
 def matte(inputs: list[str], output: str | None, *, model: str | None = None, size: int | None = None,
           threads: int | None = None, watch: bool = False, format: str = "alpha", background: str | None = None,
           threshold: float = 0.5, overwrite: bool = False, refine: bool | None = None,
-          workers: int | None = None, smooth: float | None = None) -> int:
+          workers: int | None = None, smooth: float | None = None, backend: str | None = None) -> int:
     """Run `mmnet matte`; the exit code: 0 when every photo or video was done or skipped, else 1.
-    Video INPUTs go to `mmnet.runtime.video` (`smooth`: its temporal smoothing)."""
+    Video INPUTs go to `mmnet.runtime.video` (`smooth`: its temporal smoothing); `backend`: the inference
+    runtime (`mmnet.runtime.model.load`)."""
     render = _render_options(format, background, threshold, refine)
     videos_failed = 0
     if not watch:
@@ -78,7 +92,8 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
         videos, inputs = video.split_inputs(inputs)
         if videos:
             videos_failed = video.matte_videos(videos, output, render, model=model, size=size, threads=threads,
-                                               overwrite=overwrite, smooth=smooth, several=bool(inputs))
+                                               overwrite=overwrite, smooth=smooth, several=bool(inputs),
+                                               backend=backend)
             if not inputs:
                 return videos_failed
     if watch:
@@ -87,7 +102,7 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
         todo = None
     else:
         todo = plan(inputs, output)
-    matting = load(model, threads=threads, size=size)
+    matting = load(model, threads=threads, size=size, backend=backend)
     tally = Tally()
     tally.failures += todo.problems if todo else []
     total = None if todo is None else len(todo.jobs) + len(todo.problems)
@@ -141,12 +156,14 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 class Runner:
-    """Runs jobs through decode -> model -> render/encode/write, updating a tally and a progress bar."""
+    """Runs jobs through decode -> model -> render/encode/write, updating a tally and a progress bar. A
+    result is counted by the thread that wrote it, so what was written before an interrupt is counted."""
 
     def __init__(self, matting: Matting, render: Render, pool: ThreadPoolExecutor, tally: Tally, bar: tqdm,
                  overwrite: bool) -> None:
         self.matting, self.render, self.pool = matting, render, pool
         self.tally, self.bar, self.overwrite = tally, bar, overwrite
+        self._lock = threading.Lock()
 
     def run(self, jobs: list[Job]) -> None:
         todo = []
@@ -155,16 +172,16 @@ class Runner:
                 self._count(skipped=True)
             else:
                 todo.append(job)
-        writes: deque[tuple[Job, Future]] = deque()
+        writes: deque[Future] = deque()
         try:
             for chunk in _chunks(_prefetch(self.pool, self._load, todo, ahead=2 * BATCH), BATCH):
                 self._infer(chunk, writes)
-                while writes and writes[0][1].done():
-                    self._finish(*writes.popleft())
+                while writes and writes[0].done():
+                    writes.popleft().result()  # raises what _save did not expect
             while writes:
-                self._finish(*writes.popleft())
+                writes.popleft().result()
         except KeyboardInterrupt:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)  # the writes under way finish and count
             raise
 
     def _load(self, job: Job) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +190,7 @@ class Runner:
             sys.stdin.buffer.read(), "<stdin>")
         return rgb, self.matting.network_input(rgb)
 
-    def _infer(self, chunk: list[tuple[Job, Future]], writes: deque) -> None:
+    def _infer(self, chunk: list[tuple[Job, Future]], writes: deque[Future]) -> None:
         loaded = []
         for job, future in chunk:
             try:
@@ -184,26 +201,23 @@ class Runner:
             return
         try:
             alphas = self.matting.infer(np.stack([small for _, _, small in loaded]))
-        except Exception as error:  # ONNX Runtime's own error types
+        except Exception as error:  # the inference runtime's own error types
             for job, _, _ in loaded:
                 self._fail(f"{job.name}: inference failed ({str(error).strip().splitlines()[-1]})")
             return
         for (job, rgb, small), alpha in zip(loaded, alphas):
-            writes.append((job, self.pool.submit(self._save, job, rgb, small, alpha)))
+            writes.append(self.pool.submit(self._save, job, rgb, small, alpha))
 
     def _save(self, job: Job, rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray) -> None:
-        """Matte at full size, render, encode and write one result (in a pool thread)."""
-        full = self.matting.to_full(alpha, rgb, small, self.render.refine)
-        data = encode_png(self.render(rgb, full))
-        if job.output is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            write_atomic(job.output, data)
-
-    def _finish(self, job: Job, future: Future) -> None:
+        """Matte at full size, render, encode, write and count one result (in a pool thread)."""
         try:
-            future.result()
+            full = self.matting.to_full(alpha, rgb, small, self.render.refine)
+            data = encode_png(self.render(rgb, full))
+            if job.output is None:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            else:
+                write_atomic(job.output, data)
         except OSError as error:
             self._fail(f"{job.output}: cannot write ({error.strerror or error})")
         except ValueError as error:
@@ -212,15 +226,17 @@ class Runner:
             self._count()
 
     def _fail(self, message: str) -> None:
-        self.tally.failures.append(message)
-        self.bar.update(1)
+        with self._lock:
+            self.tally.failures.append(message)
+            self.bar.update(1)
 
     def _count(self, skipped: bool = False) -> None:
-        if skipped:
-            self.tally.skipped += 1
-        else:
-            self.tally.done += 1
-        self.bar.update(1)
+        with self._lock:
+            if skipped:
+                self.tally.skipped += 1
+            else:
+                self.tally.done += 1
+            self.bar.update(1)
 
 
 def _prefetch(pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int

@@ -9,36 +9,45 @@ import cv2
 import numpy as np
 
 from mmnet.runtime import foreground
-from mmnet.runtime.images import to_rgb
+from mmnet.runtime.images import to_rgb, to_uint8  # to_uint8: also for callers of this module
 
 Background = Union[tuple[int, int, int], np.ndarray, str, Path]
 BLUR = "blur"
 BLUR_SIGMA = 0.02  # of the photo's longer side
+BLUR_SHRINK = 8  # the blurred background is made at 1/8 of the photo's size
 COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128),
            "green": (0, 255, 0), "blue": (0, 0, 255), "red": (255, 0, 0)}
 
 
-def to_uint8(alpha: np.ndarray) -> np.ndarray:
-    """float alpha in [0, 1] -> uint8 (rounded)."""
-    return (np.clip(alpha, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-
-
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """uint8 H×W×4 RGBA: estimated foreground colours, alpha as `to_uint8(alpha)`."""
-    colours = to_uint8(foreground.estimate(rgb, alpha))
-    return np.dstack([colours, to_uint8(alpha)])
+    """uint8 H×W×4 RGBA: the estimated foreground colours, and alpha as `to_uint8(alpha)`; fully
+    transparent pixels are black (they show nothing, and compress best)."""
+    alpha8 = to_uint8(alpha)
+    colours = np.empty(rgb.shape, np.uint8)
+    for rows, band, _ in foreground.bands(rgb, alpha):
+        colours[rows] = cv2.convertScaleAbs(band)  # rounded; band is in [0, 255]
+    return cv2.merge([*cv2.split(cv2.copyTo(colours, alpha8)), alpha8])  # copyTo: zeros where alpha8 is 0
 
 
 def composite(rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
-    """uint8 H×W×3: round(α·F + (1 − α)·B), F the estimated foreground, B from `background_image`."""
-    colours = foreground.estimate(rgb, alpha)
-    behind = background_image(background, rgb, alpha)
-    a = np.clip(alpha, 0.0, 1.0).astype(np.float32)[..., None]
-    return to_uint8(a * colours + (1 - a) * behind)
+    """uint8 H×W×3: round(α·F + (1 − α)·B), F the estimated foreground, B from `backdrop`."""
+    out = backdrop(background, rgb, alpha)
+    for rows, colours, a in foreground.bands(rgb, alpha):
+        behind = out[rows].astype(np.float32)
+        colours -= behind
+        colours *= a
+        colours += behind
+        out[rows] = cv2.convertScaleAbs(colours)
+    return out
 
 
 def background_image(background: Background, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """float32 H×W×3 in [0, 1] behind a photo: an (R, G, B) colour (0-255), a colour name or "#rrggbb",
+    """`backdrop` as float32 H×W×3 in [0, 1]."""
+    return backdrop(background, rgb, alpha).astype(np.float32) * np.float32(1 / 255)
+
+
+def backdrop(background: Background, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """A new uint8 H×W×3 background for a photo: an (R, G, B) colour (0-255), a colour name or "#rrggbb",
     "blur" (the photo's background, blurred without the person), or an image / path resized to cover."""
     height, width = rgb.shape[:2]
     if isinstance(background, str) and background == BLUR:
@@ -48,9 +57,8 @@ def background_image(background: Background, rgb: np.ndarray, alpha: np.ndarray)
     if isinstance(background, tuple):
         if len(background) != 3 or not all(0 <= int(c) <= 255 for c in background):
             raise ValueError(f"a background colour is (R, G, B) with values 0-255, got {background}")
-        colour = np.asarray(background, np.float32) / 255
-        return np.broadcast_to(colour, (height, width, 3))
-    return cover(to_rgb(background), height, width).astype(np.float32) * np.float32(1 / 255)
+        return cv2.merge([np.full((height, width), c, np.uint8) for c in background])  # faster than np.full
+    return np.array(cover(to_rgb(background), height, width))
 
 
 def parse_colour(text: str) -> tuple[int, int, int] | None:
@@ -71,6 +79,8 @@ def parse_colour(text: str) -> tuple[int, int, int] | None:
 def cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Scale `image` to cover height×width (keeping its aspect ratio), then crop the centre."""
     in_height, in_width = image.shape[:2]
+    if (in_height, in_width) == (height, width):
+        return image
     scale = max(height / in_height, width / in_width)
     new_width, new_height = max(width, round(in_width * scale)), max(height, round(in_height * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -80,16 +90,17 @@ def cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def blurred_background(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """The photo's background blurred with the person left out (normalised convolution with weights
-    1 − α), so the person's colours do not bleed into it as a halo. Blurred at a quarter size."""
+    """uint8 H×W×3: the photo's background blurred with the person left out (normalised convolution with
+    weights 1 − α), so the person's colours do not bleed into it as a halo. Blurred at 1/`BLUR_SHRINK` size
+    (the blur is wide: its σ is 2 % of the longer side)."""
     height, width = rgb.shape[:2]
-    small = (max(2, width // 4), max(2, height // 4))
-    weight_full = 1 - np.clip(alpha, 0.0, 1.0).astype(np.float32)
-    image_full = rgb.astype(np.float32) * np.float32(1 / 255)
+    small = (max(2, width // BLUR_SHRINK), max(2, height // BLUR_SHRINK))
+    weight_full = 255 - to_uint8(alpha)
     # Shrink the weighted photo and the weights separately, so no person colour enters at the edge.
-    weighted = cv2.resize(image_full * weight_full[..., None], small, interpolation=cv2.INTER_AREA)
-    weight = cv2.resize(weight_full, small, interpolation=cv2.INTER_AREA)
-    image = cv2.resize(image_full, small, interpolation=cv2.INTER_AREA)
+    weighted_full = cv2.multiply(rgb, cv2.merge([weight_full] * 3), scale=1 / 255)
+    weighted = cv2.resize(weighted_full, small, interpolation=cv2.INTER_AREA).astype(np.float32)
+    weight = cv2.resize(weight_full.astype(np.float32), small, interpolation=cv2.INTER_AREA) / 255
+    image = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA).astype(np.float32)
     sigma = BLUR_SIGMA * max(small)
     blurred = cv2.GaussianBlur(weighted, (0, 0), sigma)
     norm = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
@@ -98,4 +109,5 @@ def blurred_background(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     plain = cv2.GaussianBlur(image, (0, 0), sigma)
     trust = np.clip(norm / 0.05, 0.0, 1.0)
     background = trust * background + (1 - trust) * plain
-    return cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(np.clip(background + 0.5, 0, 255).astype(np.uint8), (width, height),
+                      interpolation=cv2.INTER_LINEAR)

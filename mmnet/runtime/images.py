@@ -8,7 +8,7 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from mmnet.data.io import ImageReadError, decode_image_bytes, read_image
+from mmnet.data.io import ImageReadError, _to_uint8 as _uint16_to_uint8, decode_image_bytes, read_image
 
 ImageLike = Union[np.ndarray, str, Path, bytes, Any]  # Any: a PIL image
 
@@ -40,17 +40,17 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         raise ImageReadError("<array>", f"expected H×W, H×W×3 or H×W×4, got shape {array.shape}")
     if min(array.shape[:2]) < 2:
         raise ImageReadError("<array>", f"image of {array.shape[1]}×{array.shape[0]} pixels is too small")
-    array = _to_uint8(array)
+    array = to_uint8(array)
     if array.ndim == 2:
         return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
     return np.ascontiguousarray(array[..., :3])
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype == np.uint16:
-        return ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """An image or matte as uint8: uint8 as it is, uint16 rounded as `mmnet.data.io` decodes it, float in
+    [0, 1] clipped and rounded, bool as 0/255."""
+    if array.dtype in (np.uint8, np.uint16):
+        return _uint16_to_uint8(array)
     if array.dtype.kind == "f":
         return (np.clip(array, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     if array.dtype == np.bool_:

@@ -1,8 +1,8 @@
 """`load` a model and run it: `Matting.predict` (alpha), `cutout` (RGBA), `composite` (new background).
 
-ONNX Runtime + numpy + OpenCV only, never torch. The photo is squash-resized to S×S exactly as in
-training (`mmnet.data.augment.prepare_eval`), and the S×S matte is brought back to the photo's size by
-`mmnet.runtime.refine`.
+ONNX Runtime or OpenVINO (`mmnet.runtime.backends`) + numpy + OpenCV only, never torch. The photo is
+squash-resized to S×S exactly as in training (`mmnet.data.augment.prepare_eval`), and the S×S matte is
+brought back to the photo's size by `mmnet.runtime.refine`.
 """
 from __future__ import annotations
 
@@ -10,59 +10,57 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from mmnet.data.augment import prepare_eval
 from mmnet.runtime import compose, refine as refining
+from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, accelerated_providers, open_backend
 from mmnet.runtime.compose import Background
 from mmnet.runtime.images import ImageLike, to_rgb
 from mmnet.runtime.weights import WeightsError, input_size, resolve
 
-ACCELERATED = ("CUDAExecutionProvider", "CoreMLExecutionProvider")
 REFINE_DEFAULT = True  # guided upsampling: it lowers GAUSS_GRAD at full resolution (see refine.py)
 
 
 def default_providers() -> list[str]:
     """CUDA or CoreML where this onnxruntime build has them, then the CPU."""
-    available = ort.get_available_providers()
-    return [p for p in ACCELERATED if p in available] + ["CPUExecutionProvider"]
+    return [*accelerated_providers(), "CPUExecutionProvider"]
 
 
 def load(model: str | Path | None = None, *, providers: Sequence[str] | None = None, threads: int | None = None,
-         size: int | None = None) -> Matting:
+         size: int | None = None, backend: str | None = None) -> Matting:
     """A ready `Matting` for a shipped model name (None: the default), an `.onnx` file or a `.pt` checkpoint.
 
-    providers: ONNX Runtime execution providers (default: CUDA/CoreML where available, then CPU);
-    threads: intra-op threads (default: ONNX Runtime's choice, the physical cores); size: the side S for
-    a dynamic-size ONNX file."""
+    backend: "onnxruntime", "openvino" (pip install mmnet[openvino]) or None: the fastest installed
+    (`mmnet.runtime.backends.default_backend`); providers: ONNX Runtime execution providers (default:
+    CUDA/CoreML where available, then CPU); threads: intra-op threads (default: the runtime's choice, the
+    physical cores); size: the side S for a dynamic-size ONNX file."""
     path, side = resolve(model, size)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(str(path), options, providers=list(providers or default_providers()))
-    except Exception as error:  # ORT raises its own types for a broken file or an unknown provider
-        raise WeightsError(f"{path}: cannot start ONNX Runtime on it ({str(error).strip().splitlines()[-1]})") from None
-    input_size(session, path, side)
-    return Matting(session, side, path)
+    runner = open_backend(path, backend, threads=threads, providers=providers, size=side)
+    input_size(runner, path, side)
+    return Matting(runner, side, path)
 
 
 class Matting:
-    """A matting model in an ONNX Runtime session; photos are any `ImageLike` (array, path, PIL image)."""
+    """A matting model in an inference backend; photos are any `ImageLike` (array, path, PIL image)."""
 
-    def __init__(self, session: ort.InferenceSession, size: int, path: Path, refine: bool = REFINE_DEFAULT) -> None:
-        self.session, self.size, self.path, self.refine = session, size, Path(path), refine
-        batch = session.get_inputs()[0].shape[0]
+    def __init__(self, session: Backend | object, size: int, path: Path, refine: bool = REFINE_DEFAULT) -> None:
+        """session: a backend of `mmnet.runtime.backends`, or an `onnxruntime.InferenceSession`."""
+        is_ort_session = hasattr(session, "get_providers")
+        self.backend: Backend = OnnxRuntimeBackend.from_session(session, path) if is_ort_session else session
+        self.size, self.path, self.refine = size, Path(path), refine
+        batch = self.backend.get_inputs()[0].shape[0]
         if isinstance(batch, int) and batch != 1:
             raise WeightsError(f"{path}: the model takes batches of exactly {batch}; export it with a batch of "
                                f"1 or a dynamic one")
         self.max_batch = batch if isinstance(batch, int) else None  # 1, or None: any batch size
 
+    @property
+    def session(self):
+        """The backend's own object (an `onnxruntime.InferenceSession`, or OpenVINO's compiled model)."""
+        return self.backend.session
+
     def __repr__(self) -> str:
-        return f"Matting({self.path.name}, size={self.size}, providers={self.session.get_providers()})"
+        return f"Matting({self.path.name}, size={self.size}, backend={self.backend!r})"
 
     # ---------------------------------------------------------------------------------------- steps
     def network_input(self, rgb: np.ndarray) -> np.ndarray:
@@ -74,7 +72,7 @@ class Matting:
         exported with a fixed batch of 1, as `mmnet export` without --dynamic makes)."""
         if self.max_batch == 1 and len(batch) != 1:
             return np.concatenate([self.infer(batch[i:i + 1]) for i in range(len(batch))])
-        return self.session.run(["alpha"], {"image": np.ascontiguousarray(batch, np.float32)})[0][:, 0]
+        return self.backend.run(batch)[:, 0]
 
     def to_full(self, alpha: np.ndarray, rgb: np.ndarray, network_input: np.ndarray | None = None,
                 refine: bool | None = None) -> np.ndarray:

@@ -3,14 +3,19 @@
 The network sees the photo squash-resized to S×S with align_corners=True bilinear, so the matte comes
 back with the same mapping (corner pixels on corner pixels). `guided_upsample` is the fast guided filter
 (He & Sun 2015, arXiv:1505.00996): the local linear model alpha ≈ A·I + b is fitted at S×S against
-the S×S photo, A and b are upsampled, and alpha = A·I + b is evaluated on the full-resolution photo,
-so that edges follow the photo instead of the S×S grid.
+the S×S photo (`coefficients`), A and b are upsampled, and alpha = A·I + b is evaluated on the
+full-resolution photo (`evaluate`), so that edges follow the photo instead of the S×S grid.
 
 On by default (`mmnet.runtime.model.REFINE_DEFAULT`), from GAUSS_GRAD at 600×800 on 30 held-out EG1800
 photos (×1e-3, bilinear -> guided): the barely trained smoke model (MAD 0.46) 4.57 -> 4.52; the ground
 truth shrunk to 256² as a perfect network 0.68 -> 0.36, to 128² 1.53 -> 0.82; that truth blurred
 (σ = 1 px at 256²), the way a network's edges are, 1.68 -> 1.31; eroded by one pixel 3.29 -> 2.94. MAD
-falls or stays. It costs about 20 ms per 600×800 photo (2 busy cores), about as much as the network.
+falls or stays (`benchmarks/refine_quality.py` for a shipped model).
+
+Speed: both halves work on bands of rows, so that their temporaries stay small and in the cache (one
+whole-image float64 pass after another cost three times as much), and the full-resolution half multiplies
+the uint8 photo by the upsampled coefficients in one OpenCV call: 6.5 ms of one core per 600×800 photo,
+from 23 ms (measured side by side on a busy machine).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from mmnet.data.augment import resize_align_corners
 
 RADIUS = 1  # box radius at S×S
 EPS = 1e-5  # regularisation, colours in [0, 1]: larger -> closer to plain bilinear
+BAND = 32  # rows per band: 32 rows of 256 float64 values are 64 KiB
 
 
 def upsample(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -33,26 +39,68 @@ def guided_upsample(alpha: np.ndarray, small: np.ndarray, photo: np.ndarray, rad
     """float32 S×S matte -> float32 H×W in [0, 1], guided by the photo (colour guided filter).
 
     `small`: the S×S×3 photo the network saw, float32 in [0, 1] (channels last); `photo`: uint8 H×W×3."""
-    p = alpha.astype(np.float64)  # S×S statistics in float64: E[x²] − E[x]² cancels badly in float32
+    return evaluate(coefficients(alpha, small, radius, eps), photo)
+
+
+def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps: float = EPS) -> np.ndarray:
+    """float32 S×S×4: (A_r, A_g, A_b, b) of the local linear model alpha ≈ A·I + b, box-averaged.
+
+    The window statistics are in float64: E[x²] − E[x]² cancels badly in float32, and the 3×3 colour
+    covariance of a near-grey window is near-singular."""
+    p = alpha.astype(np.float64)
     r, g, b = (np.ascontiguousarray(small[..., c], np.float64) for c in range(3))
-    m_r, m_g, m_b, m_p, m_rp, m_gp, m_bp, m_rr, m_rg, m_rb, m_gg, m_gb, m_bb = (
-        _box(x, radius) for x in (r, g, b, p, r * p, g * p, b * p, r * r, r * g, r * b, g * g, g * b, b * b))
-    cov_r, cov_g, cov_b = m_rp - m_r * m_p, m_gp - m_g * m_p, m_bp - m_b * m_p
-    # Σ + eps·I, symmetric 3×3 per pixel, inverted by cofactors.
-    v_rr, v_gg, v_bb = m_rr - m_r * m_r + eps, m_gg - m_g * m_g + eps, m_bb - m_b * m_b + eps
-    v_rg, v_rb, v_gb = m_rg - m_r * m_g, m_rb - m_r * m_b, m_gb - m_g * m_b
-    i_rr, i_rg, i_rb = v_gg * v_bb - v_gb * v_gb, v_gb * v_rb - v_rg * v_bb, v_rg * v_gb - v_gg * v_rb
-    i_gg, i_gb, i_bb = v_rr * v_bb - v_rb * v_rb, v_rb * v_rg - v_rr * v_gb, v_rr * v_gg - v_rg * v_rg
-    det = v_rr * i_rr + v_rg * i_rg + v_rb * i_rb
-    a_r = (i_rr * cov_r + i_rg * cov_g + i_rb * cov_b) / det
-    a_g = (i_rg * cov_r + i_gg * cov_g + i_gb * cov_b) / det
-    a_b = (i_rb * cov_r + i_gb * cov_g + i_bb * cov_b) / det
-    offset = m_p - a_r * m_r - a_g * m_g - a_b * m_b
-    coefficients = np.dstack([_box(x, radius) for x in (a_r, a_g, a_b, offset)]).astype(np.float32)
-    full = resize_align_corners(coefficients, *photo.shape[:2])
-    image = photo.astype(np.float32) * np.float32(1 / 255)
-    out = np.einsum("...c,...c->...", full[..., :3], image) + full[..., 3]
+    model = np.empty((*alpha.shape, 4), np.float64)
+    height = alpha.shape[0]
+    for top in range(0, height, BAND):
+        # The band's rows with `radius` more on each side: the window means of the band's own rows.
+        low, high = max(0, top - radius), min(height, top + BAND + radius)
+        rows = slice(top - low, top - low + min(BAND, height - top))
+        r_, g_, b_, p_ = r[low:high], g[low:high], b[low:high], p[low:high]
+        m_r, m_g, m_b, m_p, m_rp, m_gp, m_bp, m_rr, m_rg, m_rb, m_gg, m_gb, m_bb = (
+            _box(x, radius)[rows] for x in (r_, g_, b_, p_, r_ * p_, g_ * p_, b_ * p_, r_ * r_, r_ * g_, r_ * b_,
+                                              g_ * g_, g_ * b_, b_ * b_))
+        cov_r, cov_g, cov_b = m_rp - m_r * m_p, m_gp - m_g * m_p, m_bp - m_b * m_p
+        # Σ + eps·I, symmetric 3×3 per pixel, inverted by cofactors.
+        v_rr, v_gg, v_bb = m_rr - m_r * m_r + eps, m_gg - m_g * m_g + eps, m_bb - m_b * m_b + eps
+        v_rg, v_rb, v_gb = m_rg - m_r * m_g, m_rb - m_r * m_b, m_gb - m_g * m_b
+        i_rr, i_rg, i_rb = v_gg * v_bb - v_gb * v_gb, v_gb * v_rb - v_rg * v_bb, v_rg * v_gb - v_gg * v_rb
+        i_gg, i_gb, i_bb = v_rr * v_bb - v_rb * v_rb, v_rb * v_rg - v_rr * v_gb, v_rr * v_gg - v_rg * v_rg
+        det = v_rr * i_rr + v_rg * i_rg + v_rb * i_rb
+        a_r = (i_rr * cov_r + i_rg * cov_g + i_rb * cov_b) / det
+        a_g = (i_rg * cov_r + i_gg * cov_g + i_gb * cov_b) / det
+        a_b = (i_rb * cov_r + i_gb * cov_g + i_bb * cov_b) / det
+        band = model[top:top + BAND]
+        band[..., 0], band[..., 1], band[..., 2] = a_r, a_g, a_b
+        band[..., 3] = m_p - a_r * m_r - a_g * m_g - a_b * m_b
+    return _box(model, radius).astype(np.float32)
+
+
+def evaluate(model: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """float32 S×S×4 `coefficients` and a uint8 H×W×3 photo -> float32 H×W alpha = A·I + b in [0, 1].
+
+    Band by band: the coefficients upsampled (rows of `resize_align_corners`), times the photo's
+    (R, G, B, 255) in one OpenCV multiply (A and b scaled by 1/255 to take 8-bit colours), summed."""
+    height, width = photo.shape[:2]
+    scaled = model * np.float32(1 / 255)
+    out = np.empty((height, width), np.float32)
+    for top in range(0, height, BAND):
+        rows = slice(top, top + BAND)
+        local = _align_corners_rows(scaled, height, width, top, out[rows].shape[0])
+        product = cv2.multiply(cv2.cvtColor(photo[rows], cv2.COLOR_RGB2RGBA), local, dtype=cv2.CV_32F)
+        band = out[rows]
+        np.add(product[..., 0], product[..., 1], out=band)
+        band += product[..., 2]
+        band += product[..., 3]
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _align_corners_rows(array: np.ndarray, height: int, width: int, top: int, rows: int) -> np.ndarray:
+    """Rows top … top+rows−1 of `resize_align_corners(array, height, width)`, computed alone."""
+    in_height, in_width = array.shape[:2]
+    scale_y = (in_height - 1) / (height - 1)
+    matrix = np.array([[(in_width - 1) / (width - 1), 0.0, 0.0], [0.0, scale_y, top * scale_y]])
+    return cv2.warpAffine(array, matrix, (width, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:

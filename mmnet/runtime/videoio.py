@@ -1,0 +1,348 @@
+"""Video files through PyAV (FFmpeg): which INPUTs are videos, a `Reader` of a clip's frames (RGB) and
+timestamps, and writers that encode rendered frames with the clip's timestamps and audio (`VideoWriter`:
+H.264, VP9 with or without alpha, ProRes 4444) or save them as PNGs (`SequenceWriter`), atomically.
+
+PyAV is imported only when a video is processed: `pip install 'mmnet[video]'`.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmnet.data.dataset import IMAGE_SUFFIXES
+from mmnet.data.io import encode_png
+from mmnet.files import temporary_name
+from mmnet.runtime.sources import STDIN, UsageError
+
+if TYPE_CHECKING:
+    from mmnet.runtime.video import Stats
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+FALLBACK_RATE = Fraction(25)  # frames/s for a stream that states none
+SEQUENCE_NAME = "{:06d}.png"
+NOT_IMAGE_DEMUXERS = ("image2", "tty")  # FFmpeg demuxers that open stills or text, not video
+
+# (encoder, pixel format, encoder options)
+H264 = ("libx264", "yuv420p", {"crf": "18", "preset": "veryfast"})
+VP9_OPTIONS = {"crf": "30", "b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
+VP9 = ("libvpx-vp9", "yuv420p", VP9_OPTIONS)
+VP9_ALPHA = ("libvpx-vp9", "yuva420p", VP9_OPTIONS)
+PRORES_4444 = ("prores_ks", "yuva444p10le", {"profile": "4444"})
+BT709 = 1  # the AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic code the outputs are tagged with
+MPEG_RANGE = 1  # AVCOL_RANGE_MPEG: limited range, as players expect
+
+
+@dataclass(frozen=True)
+class Container:
+    """How to write one kind of video file."""
+
+    muxer: str  # FFmpeg's format name
+    video: tuple[str, str, dict]  # for --format alpha, mask, composite
+    alpha: tuple[str, str, dict] | None  # for --format rgba; None: this container takes no alpha channel
+    audio_copy: tuple[str, ...] | None  # audio codecs muxed as they are (None: any)
+    audio_encoder: str  # other audio is re-encoded with this
+    options: tuple[tuple[str, str], ...] = ()  # muxer options
+
+
+MP4_AUDIO = ("aac", "mp3", "alac", "ac3", "eac3")
+FASTSTART = (("movflags", "+faststart"),)  # the index first: playable while downloading
+CONTAINERS = {
+    ".mp4": Container("mp4", H264, None, MP4_AUDIO, "aac", FASTSTART),
+    ".m4v": Container("mp4", H264, None, MP4_AUDIO, "aac", FASTSTART),
+    ".mov": Container("mov", H264, PRORES_4444, MP4_AUDIO + ("pcm_s16le", "pcm_s24le", "pcm_f32le"), "aac",
+                      FASTSTART),
+    ".mkv": Container("matroska", H264, VP9_ALPHA, None, "aac"),
+    ".webm": Container("webm", VP9, VP9_ALPHA, ("opus", "vorbis"), "libopus"),
+}
+AUDIO_RATES = {"libopus": 48000}  # encoders that take only some sample rates
+
+
+class VideoError(ValueError):
+    """A video that cannot be read or written; the message is "{path}: {problem}"."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = str(path), problem
+
+
+def import_av(reason: str = "matting video") -> Any:
+    """The `av` module, or a UsageError saying how to install it."""
+    try:
+        import av
+    except ImportError:
+        raise UsageError(f"{reason} needs PyAV: pip install 'mmnet[video]' (or pip install av)") from None
+    return av
+
+
+def is_video(argument: str) -> bool:
+    """A video INPUT: by its extension, or, for a file with neither a video nor an image extension, by
+    asking FFmpeg (when PyAV is installed) whether it holds a video stream."""
+    path = Path(argument)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return True
+    if argument == STDIN or suffix in IMAGE_SUFFIXES or not path.is_file():
+        return False
+    try:
+        import av
+    except ImportError:
+        return False
+    try:
+        with av.open(argument) as container:
+            name = container.format.name
+            return bool(container.streams.video) and not name.endswith("_pipe") and name not in NOT_IMAGE_DEMUXERS
+    except Exception:  # FFmpeg's errors for anything it cannot open
+        return False
+
+
+def error_reason(error: BaseException) -> str:
+    """An FFmpeg or OS error in a few words."""
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return f"a file stands where a folder should be: {error.filename}"
+    if getattr(error, "strerror", None):
+        return error.strerror
+    return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # its folder is not there or not a folder: nothing to remove
+        pass
+
+
+class Reader:
+    """An input video's first video stream, decoded to RGB frames, and its first audio stream."""
+
+    def __init__(self, av: Any, path: Path) -> None:
+        if not path.exists():
+            raise VideoError(path, "file does not exist")
+        if path.is_dir():
+            raise VideoError(path, "is a directory, not a video file")
+        self.av, self.path = av, path
+        try:
+            self.container = av.open(str(path))
+        except (av.FFmpegError, OSError) as error:
+            raise VideoError(path, f"not a video FFmpeg can read ({error_reason(error)})") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise VideoError(path, "has no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.rate: Fraction = self.stream.average_rate or self.stream.guessed_rate or FALLBACK_RATE
+        self.time_base: Fraction = self.stream.time_base or 1 / self.rate
+        self.width, self.height = self.stream.codec_context.width, self.stream.codec_context.height
+        seconds = self.container.duration / 1e6 if self.container.duration else None  # for the progress bar
+        self.frames: int | None = self.stream.frames or (round(seconds * self.rate) if seconds else None)
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        if not self.width or not self.height:
+            self.close()
+            raise VideoError(path, "its video stream has no frame size")
+
+    def decode(self, stats: Stats) -> Iterator[tuple[int, np.ndarray]]:
+        """(pts in `time_base`, uint8 H×W×3 RGB) of each frame, timestamps made strictly increasing."""
+        last = None
+        frames = self.container.decode(self.stream)
+        index = 0
+        while True:
+            since = time.perf_counter()
+            try:
+                frame = next(frames)
+                rgb = frame.to_ndarray(format="rgb24")
+            except StopIteration:
+                return
+            except (self.av.FFmpegError, OSError) as error:
+                raise VideoError(self.path, f"cannot decode frame {index} ({error_reason(error)})") from None
+            stats.add("decode", since)
+            pts = frame.pts if frame.pts is not None else round(index / self.rate / self.time_base)
+            pts = pts if last is None or pts > last else last + 1
+            last, index = pts, index + 1
+            yield pts, rgb
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class VideoWriter:
+    """Encodes frames into a hidden temporary file beside `target`, muxing the source's audio along;
+    `commit` renames it to `target`, `discard` deletes it."""
+
+    def __init__(self, av: Any, target: Path, reader: Reader, format: str) -> None:
+        spec = CONTAINERS.get(target.suffix.lower())
+        if spec is None:
+            raise VideoError(target, f"cannot write this kind of video; use {', '.join(CONTAINERS)}")
+        codec = spec.alpha if format == "rgba" else spec.video
+        if codec is None:
+            raise VideoError(target, f"{target.suffix} video has no alpha channel; use .webm, .mov or .mkv")
+        encoder, self.pix_fmt, options = codec
+        if self.pix_fmt.startswith(("yuv420", "yuva420")) and (reader.width % 2 or reader.height % 2):
+            raise VideoError(reader.path, f"{reader.width}×{reader.height}: {encoder} needs an even width and "
+                                          f"height; write .mov (ProRes) or PNGs")
+        self.av, self.target, self.frames = av, target, 0
+        self.time_base = reader.time_base
+        self.temporary = temporary_name(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.output = av.open(str(self.temporary), "w", format=spec.muxer, options=dict(spec.options))
+        except (av.FFmpegError, OSError) as error:
+            _remove(self.temporary)
+            raise VideoError(target, f"cannot write ({error_reason(error)})") from None
+        try:
+            self.stream = self.output.add_stream(encoder, rate=reader.rate, options=dict(options))
+            self.stream.width, self.stream.height, self.stream.pix_fmt = reader.width, reader.height, self.pix_fmt
+            self.stream.time_base = reader.time_base
+            self.stream.thread_type = "AUTO"  # frame threads where the encoder has them (x264)
+            context = self.stream.codec_context
+            context.time_base = reader.time_base
+            if reader.stream.sample_aspect_ratio:
+                context.sample_aspect_ratio = reader.stream.sample_aspect_ratio
+            context.colorspace = context.color_primaries = context.color_trc = BT709
+            context.color_range = MPEG_RANGE
+            self.audio = AudioTrack(av, reader, self.output, spec) if reader.audio is not None else None
+        except BaseException:
+            self.discard()
+            raise
+
+    def prepare(self, pixels: np.ndarray) -> Any:
+        """A rendered frame (uint8 H×W grey, H×W×3 RGB or H×W×4 RGBA) in the encoder's pixel format, ready to
+        `write`; any thread may prepare frames while another writes."""
+        layout = {2: "gray", 3: "rgb24", 4: "rgba"}[pixels.ndim if pixels.ndim == 2 else pixels.shape[2]]
+        frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=layout)
+        return frame.reformat(format=self.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
+
+    def write(self, pts: int, frame: Any) -> None:
+        """One frame, rendered pixels or `prepare`d, at `pts` in the source's time base."""
+        if isinstance(frame, np.ndarray):
+            frame = self.prepare(frame)
+        frame.pts, frame.time_base = pts, self.time_base
+        for packet in self.stream.encode(frame):
+            self.output.mux(packet)
+        if self.audio is not None:
+            self.audio.mux_until(float(pts * self.time_base))
+        self.frames += 1
+
+    def flush(self) -> None:
+        for packet in self.stream.encode(None):
+            self.output.mux(packet)
+        if self.audio is not None:
+            self.audio.mux_until(None)
+
+    def commit(self) -> int:
+        """Close the file and move it to `target`; the number of frames written."""
+        self._close()
+        os.replace(self.temporary, self.target)
+        return self.frames
+
+    def discard(self) -> None:
+        try:
+            self._close()
+        except Exception:  # an encoder or muxer already in trouble
+            pass
+        _remove(self.temporary)
+
+    def _close(self) -> None:
+        if getattr(self, "audio", None) is not None:
+            self.audio.close()
+        self.output.close()
+
+
+class AudioTrack:
+    """The source's first audio stream into the output, muxed as the video goes: copied where the
+    container takes its codec, else decoded and re-encoded (AAC, or Opus for WebM). It is read by a
+    second demuxer of the source, so that the video stages never see audio packets."""
+
+    def __init__(self, av: Any, reader: Reader, output: Any, spec: Container) -> None:
+        self.input = av.open(str(reader.path))
+        self.source = self.input.streams.audio[0]
+        self.output = output
+        codec = self.source.codec_context.name
+        self.copy = spec.audio_copy is None or codec in spec.audio_copy
+        if self.copy:
+            self.stream = output.add_stream_from_template(self.source)
+        else:
+            rate = AUDIO_RATES.get(spec.audio_encoder, self.source.rate)
+            self.stream = output.add_stream(spec.audio_encoder, rate=rate)
+            self.stream.layout = self.source.layout if self.source.layout.nb_channels <= 2 else "stereo"
+        self.packets = self.input.demux(self.source)
+        self.waiting: Any = None  # a packet read ahead of the video
+        self.ended = False
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Mux the audio up to `seconds` of the source's timeline (None: all that is left)."""
+        while not self.ended:
+            packet = self.waiting or next(self.packets, None)
+            self.waiting = None
+            if packet is None:
+                self.ended = True
+                if not self.copy:
+                    self._mux(self.stream.encode(None))
+                return
+            if packet.dts is None and packet.pts is None:  # the demuxer's end-of-stream marker
+                continue
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if seconds is not None and float(stamp * packet.time_base) > seconds:
+                self.waiting = packet
+                return
+            if self.copy:
+                packet.stream = self.stream
+                self.output.mux(packet)
+            else:
+                for frame in packet.decode():
+                    frame.pts = None  # the encoder counts samples itself
+                    self._mux(self.stream.encode(frame))
+
+    def _mux(self, packets: list) -> None:
+        for packet in packets:
+            self.output.mux(packet)
+
+    def close(self) -> None:
+        self.input.close()
+
+
+class SequenceWriter:
+    """PNG frames 000000.png, 000001.png... into a hidden temporary folder beside `target`; `commit` moves
+    them into `target` (removing higher-numbered frames of an older, longer sequence there)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target, self.frames = target, 0
+        self.temporary = temporary_name(target)
+        try:
+            self.temporary.mkdir(parents=True)
+        except OSError as error:
+            raise VideoError(target, f"cannot write ({error_reason(error)})") from None
+
+    def prepare(self, pixels: np.ndarray) -> bytes:
+        """A rendered frame as PNG bytes, ready to `write`; any thread may prepare frames."""
+        return encode_png(pixels)
+
+    def write(self, pts: int, frame: np.ndarray | bytes) -> None:
+        """The next frame, rendered pixels or `prepare`d."""
+        data = self.prepare(frame) if isinstance(frame, np.ndarray) else frame
+        (self.temporary / SEQUENCE_NAME.format(self.frames)).write_bytes(data)
+        self.frames += 1
+
+    def flush(self) -> None:
+        pass
+
+    def commit(self) -> int:
+        self.target.mkdir(parents=True, exist_ok=True)
+        for index in range(self.frames):
+            name = SEQUENCE_NAME.format(index)
+            os.replace(self.temporary / name, self.target / name)
+        index = self.frames
+        while (stale := self.target / SEQUENCE_NAME.format(index)).is_file():
+            stale.unlink()
+            index += 1
+        self.temporary.rmdir()
+        return self.frames
+
+    def discard(self) -> None:
+        shutil.rmtree(self.temporary, ignore_errors=True)

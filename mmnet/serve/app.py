@@ -1,0 +1,287 @@
+"""`mmnet serve`: the live camera page and the HTTP API, one Starlette app run by uvicorn.
+
+- `GET /`: the page (`static/`). It opens the camera and runs a shipped ONNX model in the browser with
+  onnxruntime-web (`mmnet.serve.assets`, served under `/ort/`); the models are under `/models/`.
+- `GET /api/models`: the shipped models the page can run, with their input side S.
+- `POST /api/matte`: multipart/form-data, the image in field `file`; `output` = alpha (default), rgba,
+  composite or mask; for composite, `background` = a colour (white, #00ff00, 0,255,0) or blur, or an image
+  uploaded in field `background`; `refine` = true/false. Query parameters or form fields alike. A PNG back.
+
+Every response carries the cross-origin isolation headers (COOP/COEP), so that the browser lets
+onnxruntime-web use threads (SharedArrayBuffer). Requests are served concurrently: each is decoded, matted,
+rendered and encoded in a pool thread (the runtimes and OpenCV release the GIL) with a model instance of its
+own (`Models`; a backend's session need not be safe to share), while the event loop stays free.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import os
+import queue
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from mmnet.data.io import ImageReadError, decode_image_bytes, encode_png
+from mmnet.runtime import compose
+from mmnet.runtime.batch import FORMATS, Render
+from mmnet.runtime.model import Matting, load
+from mmnet.runtime.weights import read_manifest, resolve
+
+MB = 1 << 20
+ISOLATION = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp"),
+             (b"cross-origin-resource-policy", b"same-origin")]
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+mimetypes.add_type("text/javascript", ".mjs")  # StaticFiles guesses by extension; some systems lack these
+mimetypes.add_type("application/wasm", ".wasm")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one API request may send: bytes in the body, and pixels in each image."""
+
+    max_bytes: int = 20 * MB
+    max_pixels: int = 40_000_000
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("mmnet.serve") / "static"))
+
+
+class Models:
+    """`count` instances of one model, each used by one thread at a time (`borrow`)."""
+
+    def __init__(self, model: str | Path | None, count: int, threads: int | None) -> None:
+        self.free: queue.Queue[Matting] = queue.Queue()
+        for _ in range(count):
+            self.free.put(load(model, threads=threads))
+        self.first = self.free.queue[0]
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[Matting]:
+        matting = self.free.get()
+        try:
+            yield matting
+        finally:
+            self.free.put(matting)
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def create_app(model: str | Path | None = None, *, threads: int | None = None, workers: int | None = None,
+               limits: Limits = Limits(), assets: Path | None = None) -> Starlette:
+    """The app: the API runs `model` (see `mmnet.load`) in `workers` threads (default: the cores, at most
+    4), each model instance with `threads` intra-op threads (default: the cores shared out among the
+    workers); the page is served when `assets` (the folder of onnxruntime-web, `mmnet.serve.assets.ensure()`)
+    is given, else only the API."""
+    workers = workers or default_workers()
+    models = Models(model, workers, threads or max(1, (os.cpu_count() or 1) // workers))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="matte")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    routes = [Route("/api/models", _models), Route("/api/matte", _matte, methods=["POST"])]
+    if assets is not None:
+        routes += [Route("/", _page), Route("/models/{name}.onnx", _model_file),
+                   Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+                   Mount("/ort", StaticFiles(directory=assets), name="ort")]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _error})
+    app.state.models, app.state.pool, app.state.limits = models, pool, limits
+    app.state.shipped = shipped_models()
+    app.add_middleware(CrossOriginIsolation)
+    return app
+
+
+class CrossOriginIsolation:
+    """ASGI middleware: adds the COOP/COEP/CORP headers to every response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_isolated(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *ISOLATION]}
+            await send(message)
+
+        await self.app(scope, receive, send_isolated)
+
+
+# ------------------------------------------------------------------------------------------- the page
+async def _page(request: Request) -> Response:
+    return FileResponse(static_dir() / "index.html", headers={"cache-control": "no-cache"})
+
+
+def shipped_models() -> dict[str, tuple[Path, int]]:
+    """{name: (ONNX file, side S)} of the shipped models, checked as `mmnet.load` checks them."""
+    return {name: resolve(name) for name in read_manifest()["models"]}
+
+
+async def _models(request: Request) -> JSONResponse:
+    models = [{"name": name, "size": size, "url": f"/models/{name}.onnx"}
+              for name, (_, size) in request.app.state.shipped.items()]
+    matting: Matting = request.app.state.models.first
+    return JSONResponse({"default": read_manifest().get("default"), "models": models,
+                         "api": {"model": matting.path.name, "size": matting.size}})
+
+
+async def _model_file(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in request.app.state.shipped:
+        raise HTTPException(404, f"no shipped model {name!r}")
+    return FileResponse(request.app.state.shipped[name][0], media_type="application/octet-stream")
+
+
+# -------------------------------------------------------------------------------------------- the API
+async def _error(request: Request, error: HTTPException) -> JSONResponse:
+    return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+async def _matte(request: Request) -> Response:
+    limits: Limits = request.app.state.limits
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limits.max_bytes:
+        raise HTTPException(413, f"the upload is {int(length) / MB:.1f} MB; the limit is {limits.max_bytes / MB:g} MB")
+    capped = Request(request.scope, _capped(request.receive, limits.max_bytes))
+    async with capped.form(max_files=2, max_fields=8) as form:
+        upload = await _upload(form, request)
+        render = await _render(form, request, limits)
+        name = upload.filename or "file"
+        data = await upload.read()
+    loop = asyncio.get_running_loop()
+    png = await loop.run_in_executor(request.app.state.pool, _process, request.app.state.models, render, data,
+                                     name, limits)
+    return Response(png, media_type="image/png")
+
+
+def _capped(receive: Callable[[], Awaitable[dict]], limit: int) -> Callable[[], Awaitable[dict]]:
+    """`receive` that raises 413 once the body passes `limit` bytes (a chunked upload has no Content-Length)."""
+    total = 0
+
+    async def capped() -> dict:
+        nonlocal total
+        message = await receive()
+        total += len(message.get("body", b""))
+        if total > limit:
+            raise HTTPException(413, f"the upload is over the limit of {limit / MB:g} MB")
+        return message
+
+    return capped
+
+
+async def _upload(form: FormData, request: Request) -> UploadFile:
+    upload = form.get("file")
+    if isinstance(upload, UploadFile):
+        return upload
+    if upload is not None:
+        raise HTTPException(400, "field 'file' is text; send the image as a file upload in field 'file'")
+    kind = request.headers.get("content-type", "none").split(";")[0]
+    fields = ", ".join(sorted(set(form.keys()))) or "none"
+    raise HTTPException(400, f"no field 'file': send multipart/form-data with the image in field 'file' "
+                             f"(got Content-Type {kind}, fields: {fields})")
+
+
+def _parameter(form: FormData, request: Request, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else request.query_params.get(name)
+
+
+async def _render(form: FormData, request: Request, limits: Limits) -> Render:
+    """The output asked for, checked (400 for a bad value)."""
+    output = _parameter(form, request, "output") or "alpha"
+    if output not in FORMATS:
+        raise HTTPException(400, f"output must be one of {', '.join(FORMATS)}, got {output!r}")
+    refine = (_parameter(form, request, "refine") or "").lower()
+    if refine and refine not in TRUE + FALSE:
+        raise HTTPException(400, f"refine must be true or false, got {refine!r}")
+    background: compose.Background = "white"
+    uploaded, text = form.get("background"), _parameter(form, request, "background")
+    if (uploaded is not None or text) and output != "composite":
+        raise HTTPException(400, "background goes with output=composite")
+    if isinstance(uploaded, UploadFile):
+        data = await uploaded.read()
+        background = decode_checked(data, uploaded.filename or "background", limits.max_pixels)
+    elif text:
+        colour = compose.parse_colour(text)
+        if text != compose.BLUR and colour is None:
+            raise HTTPException(400, f"background must be a colour (white, #00ff00, 0,255,0), blur, or an image "
+                                     f"file in field 'background'; got {text!r}")
+        background = colour or compose.BLUR
+    return Render(output, background, refine=None if not refine else refine in TRUE)
+
+
+def _process(models: Models, render: Render, data: bytes, name: str, limits: Limits) -> bytes:
+    """In a pool thread: decode, matte, render, encode."""
+    rgb = decode_checked(data, name, limits.max_pixels)
+    with models.borrow() as matting:
+        alpha = matting.predict(rgb, refine=render.refine)
+    return encode_png(render(rgb, alpha))
+
+
+def decode_checked(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+    """`decode_image_bytes` with 415 for what is not an image and 413 for more than `max_pixels` pixels,
+    looked up in the header first (Pillow reads only that) so that a small file cannot decode to gigapixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(BytesIO(data)) as header:
+            _check_pixels(name, *header.size, max_pixels)
+    except Image.DecompressionBombError as error:  # Pillow's own limit, far above ours
+        raise HTTPException(413, f"{name}: {str(error).split(',')[0]}; the limit is {max_pixels / 1e6:g} "
+                                 f"megapixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        pass  # a format Pillow does not know: OpenCV decides below
+    try:
+        rgb = decode_image_bytes(data, name)
+    except ImageReadError as error:
+        raise HTTPException(415, str(error)) from None
+    _check_pixels(name, rgb.shape[1], rgb.shape[0], max_pixels)
+    return rgb
+
+
+def _check_pixels(name: str, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise HTTPException(413, f"{name}: {width}×{height} is {width * height / 1e6:.1f} megapixels; the limit is "
+                                 f"{max_pixels / 1e6:g}")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, model: str | Path | None = None, threads: int | None = None,
+          workers: int | None = None, limits: Limits = Limits(), page: bool = True, certfile: str | None = None,
+          keyfile: str | None = None) -> None:
+    """Run the app with uvicorn until Ctrl-C. `page`: fetch onnxruntime-web if needed and serve the page;
+    `certfile`/`keyfile`: HTTPS, which a phone's browser needs for the camera on anything but localhost."""
+    import uvicorn
+
+    from mmnet.serve import assets as browser_runtime
+
+    folder = browser_runtime.ensure() if page else None
+    app = create_app(model, threads=threads, workers=workers, limits=limits, assets=folder)
+    scheme = "https" if certfile else "http"
+    shown = f"[{host}]" if ":" in host else host
+    print(f"mmnet serve: {scheme}://{shown}:{port}/" + ("  (the page; API: POST /api/matte)" if page else
+                                                          "  (API only: POST /api/matte)"), flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, ssl_certfile=certfile,
+                ssl_keyfile=keyfile)
