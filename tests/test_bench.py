@@ -68,18 +68,6 @@ def test_unknown_or_missing_backends_are_refused_clearly(monkeypatch):
     assert backends.default_backend() == "onnxruntime"
 
 
-def test_openvino_is_preferred_on_a_bf16_cpu_and_onnxruntime_elsewhere(monkeypatch):
-    monkeypatch.setattr(backends, "installed_backends", lambda: ["onnxruntime", "openvino"])
-    monkeypatch.setattr(backends, "accelerated_providers", lambda: [])
-    monkeypatch.setattr(backends, "openvino_bf16", lambda: True)
-    assert backends.default_backend() == "openvino"
-    monkeypatch.setattr(backends, "openvino_bf16", lambda: False)
-    assert backends.default_backend() == "onnxruntime"
-    monkeypatch.setattr(backends, "openvino_bf16", lambda: True)
-    monkeypatch.setattr(backends, "accelerated_providers", lambda: ["CUDAExecutionProvider"])
-    assert backends.default_backend() == "onnxruntime"
-
-
 def test_a_broken_file_names_the_file_in_each_backend(tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")

@@ -4,10 +4,11 @@ A backend is opened with `open_backend(path, name, threads)` and has `run(batch)
 N×3×H×W in [0, 1] -> the graph's float32 N×1×H×W "alpha"), `get_inputs()`/`get_outputs()` (ports with
 `name` and `shape`, as ONNX Runtime's sessions have them, None or a string for a free dimension), `name`
 and `session` (the runtime's own object). ONNX Runtime is always installed; OpenVINO is the optional extra
-`pip install mmnet[openvino]`. With no name, `default_backend()` picks the fastest one installed, as
-`mmnet bench` measured them: OpenVINO on a CPU that computes in bf16 (AVX512-BF16, AMX), where OpenVINO
-does so by itself (GAUSS_GRAD on the hold-out within 0.1 % of fp32; 1.3–1.4× faster than ONNX Runtime
-for mmnet-1.0-256); ONNX Runtime elsewhere (at fp32 the two are even on the CPU, and it runs CUDA/CoreML).
+`pip install mmnet[openvino]`. With no name, `default_backend()` gives ONNX Runtime. OpenVINO is faster on
+CPUs that compute in bf16 (AVX512-BF16, AMX), where it does so by itself (GAUSS_GRAD on the hold-out within
+0.1 % of fp32; 1.3–1.6× faster than ONNX Runtime for mmnet-1.0-256, as `mmnet bench` measures), but it is
+chosen explicitly: loaded in a process that also runs numba's kernels (pymatting, in training), it crashed
+that process in our test suite.
 """
 from __future__ import annotations
 
@@ -65,11 +66,9 @@ def accelerated_providers() -> list[str]:
 
 
 def default_backend() -> str:
-    """The fastest backend installed: OpenVINO where the CPU computes in bf16 and no GPU provider is
-    available to ONNX Runtime, else ONNX Runtime."""
-    if accelerated_providers() or "openvino" not in installed_backends() or not openvino_bf16():
-        return "onnxruntime"
-    return "openvino"
+    """ONNX Runtime: always installed, exact fp32, and safe beside PyTorch in one process. OpenVINO is faster on
+    CPUs that compute in bf16 (`mmnet bench` measures both) and is chosen explicitly: `backend="openvino"`."""
+    return "onnxruntime"
 
 
 def openvino_bf16() -> bool:
