@@ -1,6 +1,7 @@
 """`mmnet.peers.mediapipe`: fetching the selfie segmenter, its preprocessing, and its quality on EG1800."""
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,7 @@ import pytest
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.io import read_image, read_mask
 from mmnet.evaluation.metrics import person_iou
-from mmnet.peers import mediapipe as mp
+from mmnet.peers import mediapipe as mp, wheels
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_importing_the_peer_does_not_import_its_runtime():
 
 def test_fetch_explains_a_failed_download(tmp_path, monkeypatch):
     failed = subprocess.CompletedProcess([], 1, "", "ERROR: No matching distribution found for mediapipe")
-    monkeypatch.setattr(mp.subprocess, "run", lambda *args, **kwargs: failed)
+    monkeypatch.setattr(wheels.subprocess, "run", lambda *args, **kwargs: failed)
     with pytest.raises(mp.PeerModelError, match=r"(?s)pip download mediapipe==0\.10\.21.*index.*No matching"):
         mp.fetch_selfie_model(tmp_path)
     assert not list(tmp_path.iterdir())
@@ -44,14 +45,14 @@ def test_fetch_checks_the_wheel(tmp_path, monkeypatch, members, message):
     with zipfile.ZipFile(wheel, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    monkeypatch.setattr(mp, "_download_wheel", lambda folder: wheel)
+    monkeypatch.setattr(wheels, "download_wheel", lambda requirement, folder, pip_args=(): wheel)
     with pytest.raises(mp.PeerModelError, match=message):
         mp.fetch_selfie_model(tmp_path / "cache")
     assert not (tmp_path / "cache" / mp.SELFIE_FILENAME).exists()
 
 
 def test_fetched_model_has_the_recorded_sha256(selfie):
-    assert mp._sha256(mp.fetch_selfie_model().read_bytes()) == mp.SELFIE_SHA256
+    assert hashlib.sha256(mp.fetch_selfie_model().read_bytes()).hexdigest() == mp.SELFIE_SHA256
 
 
 def test_prepare_squashes_the_whole_frame_to_0_1(selfie):

