@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ from mmnet.export.check import check_export, validation_split
 from mmnet.export.onnx import write_onnx
 from mmnet.export.quantize import quantize_int8
 from mmnet.export.rewrite import AlphaOutput, alpha_model
+from mmnet.bench.machine import describe as machine
 from mmnet.files import write_atomic
 from mmnet.training.checkpoint import load_checkpoint
 
@@ -56,12 +56,6 @@ INT8_FORMS = {  # name -> (what it is, fp32 form quantized, quantize_static opti
     "int8": ("mmnet export --int8: U8S8 per channel of early-head", "early-head", None),
     "int8-summed": ("U8S8 per channel of summed-merges", "summed-merges", None),
 }
-
-
-def machine() -> str:
-    names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("model name")] if Path("/proc/cpuinfo").exists() else []
-    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} logical CPUs; {platform.system()}"
 
 
 def calibration(root: Path, size: int, count: int = 64) -> np.ndarray:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -27,21 +26,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mmnet.bench.machine import describe as machine
+
 HEIGHT, WIDTH = 800, 600
 EG1800 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eg1800"
 RESULTS = Path(__file__).resolve().parent / "results" / "matte_speed.json"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return f"{cpu}, {os.cpu_count()} logical CPUs{load}; {platform.system()} {platform.release()}"
 
 
 def median_ms(function: Callable[[], object], runs: int) -> float:

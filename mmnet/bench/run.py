@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.bench import floor, latency, peers as peer_models, quality, report
+from mmnet.bench.machine import cpu_name
 from mmnet.bench.variants import Variant, all_variants, build, export
 from mmnet.files import write_atomic
 from mmnet.runtime.backends import default_backend
@@ -58,13 +59,7 @@ def log(message: str) -> None:
 
 def environment(threads: tuple[int, ...]) -> dict:
     """Machine, load, versions and date of this run."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_name()
     versions = {}
     for package in PACKAGES:
         try:
