@@ -49,14 +49,16 @@ def portrait() -> tuple[np.ndarray, np.ndarray]:
     return rgb, cv2.GaussianBlur(matte.astype(np.float32) / 255, (0, 0), 2)
 
 
-@pytest.mark.parametrize("side, height, width", [(64, 150, 110), (48, 37, 53), (40, 1000, 20)])
-def test_guided_upsampling_in_bands_is_the_plain_filter(side, height, width):
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("side, height, width, radius", [(64, 150, 110, 1), (48, 37, 53, 1), (40, 1000, 20, 1),
+                                                         (256, 301, 199, 1), (200, 250, 260, 3)])
+def test_guided_upsampling_in_bands_is_the_plain_filter(side, height, width, radius, parallel):
     rng = np.random.default_rng(side)
     photo = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 1.5)
     small = resize_align_corners(photo, side).astype(np.float32) / 255
     alpha = cv2.GaussianBlur(rng.random((side, side), dtype=np.float32), (0, 0), 2)
-    np.testing.assert_allclose(refine.guided_upsample(alpha, small, photo),
-                               plain_guided_upsample(alpha, small, photo), atol=1e-4)
+    np.testing.assert_allclose(refine.guided_upsample(alpha, small, photo, radius=radius, parallel=parallel),
+                               plain_guided_upsample(alpha, small, photo, radius=radius), atol=1e-4)
 
 
 def test_foreground_at_full_resolution_is_plain_blur_fusion(portrait):

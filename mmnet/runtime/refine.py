@@ -12,12 +12,20 @@ truth shrunk to 256² as a perfect network 0.68 -> 0.36, to 128² 1.53 -> 0.82; 
 (σ = 1 px at 256²), the way a network's edges are, 1.68 -> 1.31; eroded by one pixel 3.29 -> 2.94. MAD
 falls or stays (`benchmarks/refine_quality.py` for a shipped model).
 
-Speed: both halves work on bands of rows, so that their temporaries stay small and in the cache (one
-whole-image float64 pass after another cost three times as much), and the full-resolution half multiplies
-the uint8 photo by the upsampled coefficients in one OpenCV call: 6.5 ms of one core per 600×800 photo,
-from 23 ms (measured side by side on a busy machine).
+Speed (`benchmarks/matte_speed.py`, a 600×800 photo on 2 cores): both halves work on bands of rows, so
+that their temporaries stay small and in the cache, and the full-resolution half multiplies the uint8 photo
+by the upsampled coefficients in one OpenCV call. Whole-image float64 passes cost three times as much, and
+large temporaries made afresh on every call cost page faults; computing each band from its inputs to its
+box-averaged coefficients in one go, and splitting the rows among a few threads, took the refine from
+10.5 ms to 5.0 ms. float32 statistics would be twice as fast again, but the 3×3 inverse of a grey window's
+covariance then loses its precision (coefficients off by thousands).
 """
 from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -27,6 +35,7 @@ from mmnet.data.augment import resize_align_corners
 RADIUS = 1  # box radius at S×S
 EPS = 1e-5  # regularisation, colours in [0, 1]: larger -> closer to plain bilinear
 BAND = 32  # rows per band: 32 rows of 256 float64 values are 64 KiB
+THREADS = min(4, os.cpu_count() or 1)  # threads that share the rows of one photo (`parallel`)
 
 
 def upsample(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -35,47 +44,60 @@ def upsample(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def guided_upsample(alpha: np.ndarray, small: np.ndarray, photo: np.ndarray, radius: int = RADIUS,
-                    eps: float = EPS) -> np.ndarray:
+                    eps: float = EPS, parallel: bool = True) -> np.ndarray:
     """float32 S×S matte -> float32 H×W in [0, 1], guided by the photo (colour guided filter).
 
-    `small`: the S×S×3 photo the network saw, float32 in [0, 1] (channels last); `photo`: uint8 H×W×3."""
-    return evaluate(coefficients(alpha, small, radius, eps), photo)
+    `small`: the S×S×3 photo the network saw, float32 in [0, 1] (channels last); `photo`: uint8 H×W×3;
+    parallel: split the rows among a few threads (the result is the same)."""
+    return evaluate(coefficients(alpha, small, radius, eps, parallel), photo, parallel)
 
 
-def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps: float = EPS) -> np.ndarray:
+def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps: float = EPS,
+                 parallel: bool = False) -> np.ndarray:
     """float32 S×S×4: (A_r, A_g, A_b, b) of the local linear model alpha ≈ A·I + b, box-averaged.
 
     The window statistics are in float64: E[x²] − E[x]² cancels badly in float32, and the 3×3 colour
-    covariance of a near-grey window is near-singular."""
-    p = alpha.astype(np.float64)
-    r, g, b = (np.ascontiguousarray(small[..., c], np.float64) for c in range(3))
-    model = np.empty((*alpha.shape, 4), np.float64)
+    covariance of a near-grey window is near-singular. Band by band, from the inputs to the averaged
+    model, so that no temporary is large: fresh large arrays cost page faults on every call."""
     height = alpha.shape[0]
-    for top in range(0, height, BAND):
-        # The band's rows with `radius` more on each side: the window means of the band's own rows.
-        low, high = max(0, top - radius), min(height, top + BAND + radius)
-        rows = slice(top - low, top - low + min(BAND, height - top))
-        r_, g_, b_, p_ = r[low:high], g[low:high], b[low:high], p[low:high]
-        m_r, m_g, m_b, m_p, m_rp, m_gp, m_bp, m_rr, m_rg, m_rb, m_gg, m_gb, m_bb = (
-            _box(x, radius)[rows] for x in (r_, g_, b_, p_, r_ * p_, g_ * p_, b_ * p_, r_ * r_, r_ * g_, r_ * b_,
-                                              g_ * g_, g_ * b_, b_ * b_))
-        cov_r, cov_g, cov_b = m_rp - m_r * m_p, m_gp - m_g * m_p, m_bp - m_b * m_p
-        # Σ + eps·I, symmetric 3×3 per pixel, inverted by cofactors.
-        v_rr, v_gg, v_bb = m_rr - m_r * m_r + eps, m_gg - m_g * m_g + eps, m_bb - m_b * m_b + eps
-        v_rg, v_rb, v_gb = m_rg - m_r * m_g, m_rb - m_r * m_b, m_gb - m_g * m_b
-        i_rr, i_rg, i_rb = v_gg * v_bb - v_gb * v_gb, v_gb * v_rb - v_rg * v_bb, v_rg * v_gb - v_gg * v_rb
-        i_gg, i_gb, i_bb = v_rr * v_bb - v_rb * v_rb, v_rb * v_rg - v_rr * v_gb, v_rr * v_gg - v_rg * v_rg
-        det = v_rr * i_rr + v_rg * i_rg + v_rb * i_rb
-        a_r = (i_rr * cov_r + i_rg * cov_g + i_rb * cov_b) / det
-        a_g = (i_rg * cov_r + i_gg * cov_g + i_gb * cov_b) / det
-        a_b = (i_rb * cov_r + i_gb * cov_g + i_bb * cov_b) / det
-        band = model[top:top + BAND]
-        band[..., 0], band[..., 1], band[..., 2] = a_r, a_g, a_b
-        band[..., 3] = m_p - a_r * m_r - a_g * m_g - a_b * m_b
-    return _box(model, radius).astype(np.float32)
+    out = np.empty((*alpha.shape, 4), np.float32)
+
+    def rows(start: int, stop: int) -> None:
+        for top in range(start, stop, BAND):
+            bottom = min(stop, top + BAND)
+            # The model is needed `radius` rows around the band (for its box average), and the inputs
+            # `radius` rows around those; rows near a cut that is not the image's edge are dropped.
+            model_low, model_high = max(0, top - radius), min(height, bottom + radius)
+            low, high = max(0, model_low - radius), min(height, model_high + radius)
+            model = _model(alpha[low:high], small[low:high], radius, eps)[model_low - low:model_high - low]
+            out[top:bottom] = _box(model, radius)[top - model_low:bottom - model_low]
+
+    _split_rows(rows, height, parallel)
+    return out
 
 
-def evaluate(model: np.ndarray, photo: np.ndarray) -> np.ndarray:
+def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """float64 rows×S×4 (A_r, A_g, A_b, b) for each window of a band of rows (not yet box-averaged)."""
+    p = alpha.astype(np.float64)
+    r, g, b = (small[..., c].astype(np.float64) for c in range(3))
+    m_r, m_g, m_b, m_p, m_rp, m_gp, m_bp, m_rr, m_rg, m_rb, m_gg, m_gb, m_bb = (
+        _box(x, radius) for x in (r, g, b, p, r * p, g * p, b * p, r * r, r * g, r * b, g * g, g * b, b * b))
+    cov_r, cov_g, cov_b = m_rp - m_r * m_p, m_gp - m_g * m_p, m_bp - m_b * m_p
+    # Σ + eps·I, symmetric 3×3 per pixel, inverted by cofactors.
+    v_rr, v_gg, v_bb = m_rr - m_r * m_r + eps, m_gg - m_g * m_g + eps, m_bb - m_b * m_b + eps
+    v_rg, v_rb, v_gb = m_rg - m_r * m_g, m_rb - m_r * m_b, m_gb - m_g * m_b
+    i_rr, i_rg, i_rb = v_gg * v_bb - v_gb * v_gb, v_gb * v_rb - v_rg * v_bb, v_rg * v_gb - v_gg * v_rb
+    i_gg, i_gb, i_bb = v_rr * v_bb - v_rb * v_rb, v_rb * v_rg - v_rr * v_gb, v_rr * v_gg - v_rg * v_rg
+    det = v_rr * i_rr + v_rg * i_rg + v_rb * i_rb
+    model = np.empty((*alpha.shape, 4), np.float64)
+    a_r = model[..., 0] = (i_rr * cov_r + i_rg * cov_g + i_rb * cov_b) / det
+    a_g = model[..., 1] = (i_rg * cov_r + i_gg * cov_g + i_gb * cov_b) / det
+    a_b = model[..., 2] = (i_rb * cov_r + i_gb * cov_g + i_bb * cov_b) / det
+    model[..., 3] = m_p - a_r * m_r - a_g * m_g - a_b * m_b
+    return model
+
+
+def evaluate(model: np.ndarray, photo: np.ndarray, parallel: bool = False) -> np.ndarray:
     """float32 S×S×4 `coefficients` and a uint8 H×W×3 photo -> float32 H×W alpha = A·I + b in [0, 1].
 
     Band by band: the coefficients upsampled (rows of `resize_align_corners`), times the photo's
@@ -83,15 +105,37 @@ def evaluate(model: np.ndarray, photo: np.ndarray) -> np.ndarray:
     height, width = photo.shape[:2]
     scaled = model * np.float32(1 / 255)
     out = np.empty((height, width), np.float32)
-    for top in range(0, height, BAND):
-        rows = slice(top, top + BAND)
-        local = _align_corners_rows(scaled, height, width, top, out[rows].shape[0])
-        product = cv2.multiply(cv2.cvtColor(photo[rows], cv2.COLOR_RGB2RGBA), local, dtype=cv2.CV_32F)
-        band = out[rows]
-        np.add(product[..., 0], product[..., 1], out=band)
-        band += product[..., 2]
-        band += product[..., 3]
-    return np.clip(out, 0.0, 1.0, out=out)
+
+    def rows(start: int, stop: int) -> None:
+        for top in range(start, stop, BAND):
+            bottom = min(stop, top + BAND)
+            local = _align_corners_rows(scaled, height, width, top, bottom - top)
+            product = cv2.multiply(cv2.cvtColor(photo[top:bottom], cv2.COLOR_RGB2RGBA), local, dtype=cv2.CV_32F)
+            band = out[top:bottom]
+            np.add(product[..., 0], product[..., 1], out=band)
+            band += product[..., 2]
+            band += product[..., 3]
+            np.clip(band, 0.0, 1.0, out=band)
+
+    _split_rows(rows, height, parallel)
+    return out
+
+
+def _split_rows(work: Callable[[int, int], None], height: int, parallel: bool) -> None:
+    """work(start, stop) over rows 0 … height−1: at once, or in one piece per thread of a shared pool
+    (numpy and OpenCV release the GIL, so the pieces run side by side)."""
+    pieces = THREADS if parallel and height >= 2 * BAND else 1
+    if pieces == 1:
+        work(0, height)
+        return
+    cuts = np.linspace(0, height, pieces + 1).astype(int)
+    for future in [_pool().submit(work, start, stop) for start, stop in zip(cuts[:-1], cuts[1:])]:
+        future.result()
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(THREADS, thread_name_prefix="mmnet-refine")
 
 
 def _align_corners_rows(array: np.ndarray, height: int, width: int, top: int, rows: int) -> np.ndarray:
