@@ -196,6 +196,12 @@ def test_refine_switch(matting, photo):
     assert plain.shape == guided.shape and not np.array_equal(plain, guided)
 
 
+def test_no_refine_without_upsampling(matting, photo):
+    """A photo no larger than the network's input has no finer edges to follow: the matte is resized only."""
+    small = cv2.resize(photo, (SIZE - 8, SIZE), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(matting.predict(small, refine=True), matting.predict(small, refine=False))
+
+
 def test_foreground_colours_remove_the_old_background():
     rng = np.random.default_rng(5)
     height, width = 120, 90

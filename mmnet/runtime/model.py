@@ -76,9 +76,11 @@ class Matting:
 
     def to_full(self, alpha: np.ndarray, rgb: np.ndarray, network_input: np.ndarray | None = None,
                 refine: bool | None = None) -> np.ndarray:
-        """The S×S matte back at the photo's H×W (float32 in [0, 1]), guided by the photo if `refine`."""
-        if not (self.refine if refine is None else refine):
-            return refining.upsample(alpha, *rgb.shape[:2])
+        """The S×S matte back at the photo's H×W (float32 in [0, 1]), guided by the photo if `refine` and the
+        photo is larger than S×S (no larger, it has no finer edges to follow: plain resizing then)."""
+        height, width = rgb.shape[:2]
+        if not (self.refine if refine is None else refine) or max(height, width) <= self.size:
+            return refining.upsample(alpha, height, width)
         small = self.network_input(rgb) if network_input is None else network_input
         return refining.guided_upsample(alpha, small.transpose(1, 2, 0), rgb)
 
