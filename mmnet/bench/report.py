@@ -138,13 +138,22 @@ def peers_table(results: dict) -> list[str]:
     return lines
 
 
-def predict_table(result: dict) -> list[str]:
+def predict_table(result: dict, variants: list[dict]) -> list[str]:
+    """predict against MediaPipe, and the model's fp32 floor beside MediaPipe's whole call."""
     if "skipped" in result:
         return [f"`predict` against MediaPipe: skipped ({result['skipped']})."]
     lines = [f"`mmnet.load(\"{result['model']}\").predict(photo)` ({result['backend']}) against MediaPipe doing "
              f"the same work (input prepared, model run, output read at the photo's size), a {result['photo']} "
-             f"photo, interleaved, {result['threads']} threads: **{result['ratio']:.2f}×** MediaPipe's time.", "",
-             "| call | median ms |", "|---|---|"]
+             f"photo, interleaved, {result['threads']} threads: **{result['ratio']:.2f}×** MediaPipe's time."]
+    row = next((v for v in variants if v["name"] == result["model"]), None)
+    floor = row and row["limit_ms"].get("fp32", {}).get(str(result["threads"]))
+    mediapipe = result["median_ms"]["mediapipe predict"]
+    if floor:
+        verdict = ("so no fp32 runtime can match MediaPipe with this model here" if floor > mediapipe
+                   else "so the gap is the runtime's, not the arithmetic's")
+        lines[0] += (f" The model's fp32 floor alone (its MACs at this machine's fp32 GEMM rate, {result['threads']} "
+                     f"threads) is {floor:.2f} ms against MediaPipe's whole call of {mediapipe:.2f} ms, {verdict}.")
+    lines += ["", "| call | median ms |", "|---|---|"]
     lines += [f"| {name} | {ms:.2f} |" for name, ms in result["median_ms"].items()]
     return lines
 
@@ -181,7 +190,7 @@ def markdown(results: dict) -> str:
     if results.get("peers"):
         lines += ["", "Peers, the model call alone at their own input size:", "", *peers_table(results)]
     if results.get("predict_vs_mediapipe"):
-        lines += ["", *predict_table(results["predict_vs_mediapipe"])]
+        lines += ["", *predict_table(results["predict_vs_mediapipe"], results["variants"])]
     if results["floor"].get("profile"):
         lines += profile_table(results["floor"]["profile"])
     return "\n".join(lines)

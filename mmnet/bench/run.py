@@ -18,10 +18,11 @@ from mmnet.bench import floor, latency, peers as peer_models, quality, report
 from mmnet.bench.machine import cpu_name
 from mmnet.bench.variants import Variant, all_variants, build, export
 from mmnet.files import write_atomic
-from mmnet.runtime.backends import default_backend
+from mmnet.runtime.backends import default_backend, installed_backends
 from mmnet.runtime.weights import read_manifest
 
 E2E_THREADS = 2  # the issue's done-criterion: predict against MediaPipe with 2 threads
+FASTEST = "mmnet-1.0-128"  # also timed end to end beside MediaPipe
 PROFILE_THREADS = 2
 PACKAGES = ("mmnet", "numpy", "opencv-python-headless", "onnxruntime", "openvino", "torch", "ai-edge-litert")
 
@@ -135,7 +136,7 @@ def measure_variant(variant: Variant, folder: Path, config: BenchConfig, peaks: 
 def variant_quality(variant: Variant, pairs: list, threads: int) -> dict:
     """Hold-out quality of a shipped model: fp32 (ONNX Runtime), bf16 (OpenVINO, where the CPU has it) and
     int8 (the int8 file in the default backend)."""
-    from mmnet.runtime.backends import OpenVinoBackend, installed_backends, openvino_bf16  # noqa: PLC0415
+    from mmnet.runtime.backends import OpenVinoBackend, openvino_bf16  # noqa: PLC0415
     from mmnet.runtime.model import Matting, load  # noqa: PLC0415
 
     fp32 = variant.files["fp32"]
@@ -192,12 +193,15 @@ def predict_vs_mediapipe(model: str, pairs: list, config: BenchConfig) -> dict:
         selfie = MediaPipeSelfie(fetch_selfie_model(), threads=E2E_THREADS)
     except (ImportError, PeerModelError) as error:
         return {"skipped": str(error)}
-    matting, on_ort = load(model, threads=E2E_THREADS), load(model, threads=E2E_THREADS, backend="onnxruntime")
+    matting = load(model, threads=E2E_THREADS)
     log(f"predict vs MediaPipe: {model} ({matting.backend!r}), {E2E_THREADS} threads")
+    others = {f"mmnet predict, {backend}": load(model, threads=E2E_THREADS, backend=backend)
+              for backend in installed_backends() if backend != default_backend()}
+    if FASTEST in read_manifest()["models"] and FASTEST != model:
+        others[f"{FASTEST} predict"] = load(FASTEST, threads=E2E_THREADS)
     runners = {"mmnet predict": lambda: matting.predict(photo),
-               "mmnet predict, refine off": lambda: matting.predict(photo, refine=False),
-               "mmnet predict, onnxruntime": lambda: on_ort.predict(photo),
-               "mediapipe predict": lambda: selfie.predict_full(photo)}
+               **{name: (lambda other=other: other.predict(photo)) for name, other in others.items()}}
+    runners["mediapipe predict"] = lambda: selfie.predict_full(photo)
     medians = latency.interleaved(runners, config.runs, config.warmup)
     return {"model": model, "backend": repr(matting.backend), "threads": E2E_THREADS, "photo": "256×256",
             "median_ms": medians, "ratio": medians["mmnet predict"] / medians["mediapipe predict"]}
