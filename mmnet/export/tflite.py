@@ -3,8 +3,14 @@
 Why TFLite: it is the format of the peer that mmnet is measured against (MediaPipe's selfie segmenter), so
 both run in one interpreter (`ai-edge-litert`, already used for that peer) with the same XNNPACK kernels;
 Android and iOS apps load it with the stock LiteRT runtime; and litert-torch converts the PyTorch network
-directly (no ONNX hop), matching PyTorch to ~2e-6 on the first try. ExecuTorch (.pte) and Core ML were not
-needed after that; Core ML could not be run here anyway.
+directly (no ONNX hop), matching PyTorch to ~2e-6 on the first try.
+
+The other two, tried on MMNet 1.0 @256 (2026-11-25, this machine, beside a training run):
+- ExecuTorch 1.5.1 with XNNPACK (`torch.export` -> `to_edge_transform_and_lower` -> .pte, 826 KiB) runs
+  here and matches PyTorch to 1e-6, but lowering took 12 minutes, and its wheel pulls torchao, pandas,
+  hydra and coremltools: too heavy an extra for what TFLite already gives.
+- Core ML (coremltools 9.0, an mlprogram of 616 KB in under 3 minutes) converts, but runs only on macOS:
+  it cannot be checked against PyTorch here, which every export must be.
 
 The file takes what mobile image buffers hold: `1×S×S×3` RGB float in [0, 1] (NHWC), and returns
 `1×S×S×1` alpha. Converting needs `pip install litert-torch` (about 2 minutes for MMNet 1.0); running it

@@ -211,7 +211,7 @@ class Runner:
     def _save(self, job: Job, rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray) -> None:
         """Matte at full size, render, encode, write and count one result (in a pool thread)."""
         try:
-            full = self.matting.to_full(alpha, rgb, small, self.render.refine)
+            full = self.matting.to_full(alpha, rgb, small, self.render.refine, parallel=False)
             data = encode_png(self.render(rgb, full))
             if job.output is None:
                 sys.stdout.buffer.write(data)

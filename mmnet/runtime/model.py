@@ -75,14 +75,15 @@ class Matting:
         return self.backend.run(batch)[:, 0]
 
     def to_full(self, alpha: np.ndarray, rgb: np.ndarray, network_input: np.ndarray | None = None,
-                refine: bool | None = None) -> np.ndarray:
+                refine: bool | None = None, parallel: bool = True) -> np.ndarray:
         """The S×S matte back at the photo's H×W (float32 in [0, 1]), guided by the photo if `refine` and the
-        photo is larger than S×S (no larger, it has no finer edges to follow: plain resizing then)."""
+        photo is larger than S×S (no larger, it has no finer edges to follow: plain resizing then).
+        parallel: share the refine among threads; pipelines that already run photos side by side say False."""
         height, width = rgb.shape[:2]
         if not (self.refine if refine is None else refine) or max(height, width) <= self.size:
             return refining.upsample(alpha, height, width)
         small = self.network_input(rgb) if network_input is None else network_input
-        return refining.guided_upsample(alpha, small.transpose(1, 2, 0), rgb)
+        return refining.guided_upsample(alpha, small.transpose(1, 2, 0), rgb, parallel=parallel)
 
     # ------------------------------------------------------------------------------------- results
     def predict(self, image: ImageLike, *, refine: bool | None = None) -> np.ndarray:

@@ -10,14 +10,16 @@ On by default (`mmnet.runtime.model.REFINE_DEFAULT`), from GAUSS_GRAD at 600×80
 photos (×1e-3, bilinear -> guided): the barely trained smoke model (MAD 0.46) 4.57 -> 4.52; the ground
 truth shrunk to 256² as a perfect network 0.68 -> 0.36, to 128² 1.53 -> 0.82; that truth blurred
 (σ = 1 px at 256²), the way a network's edges are, 1.68 -> 1.31; eroded by one pixel 3.29 -> 2.94. MAD
-falls or stays (`benchmarks/refine_quality.py` for a shipped model).
+falls or stays. The shipped `mmnet-1.0-256` on the 137 hold-out portraits: 3.73 -> 3.49, MAD 0.0483 -> 0.0480
+(`benchmarks/refine_quality.py`).
 
 Speed (`benchmarks/matte_speed.py`, a 600×800 photo on 2 cores): both halves work on bands of rows, so
 that their temporaries stay small and in the cache, and the full-resolution half multiplies the uint8 photo
 by the upsampled coefficients in one OpenCV call. Whole-image float64 passes cost three times as much, and
 large temporaries made afresh on every call cost page faults; computing each band from its inputs to its
 box-averaged coefficients in one go, and splitting the rows among a few threads, took the refine from
-10.5 ms to 5.0 ms. float32 statistics would be twice as fast again, but the 3×3 inverse of a grey window's
+10.5 ms to 5.4 ms. (Pipelines that already matte several photos at once keep it on one thread: splitting
+there too cost a 720p video 14 % of its frame rate.) float32 statistics would be twice as fast again, but the 3×3 inverse of a grey window's
 covariance then loses its precision (coefficients off by thousands).
 """
 from __future__ import annotations

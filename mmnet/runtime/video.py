@@ -266,7 +266,7 @@ def _infer(matting: Matting, render: Render, writer: VideoWriter | SequenceWrite
     the frame made ready for the writer (the encoder's pixel format, or PNG bytes)."""
     def finish(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray) -> Any:
         since = time.perf_counter()
-        full = matting.to_full(alpha, rgb, small, render.refine)
+        full = matting.to_full(alpha, rgb, small, render.refine, parallel=False)
         since = stats.add("to full size", since)
         pixels = render(rgb, full)
         since = stats.add("render", since)

@@ -23,6 +23,15 @@ PRESETS: dict[str, dict] = {
     "portrait_128": {**_PORTRAIT, "size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 2200},
     "portrait_256": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50, "max_steps": 700,
                      "ema_decay": 0.998},
+    # A second round from a finished portrait_256 model (`--init-from`): 128² longer at half the learning rate,
+    # with fewer composites (the hold-out needed them less than it needed training), then 256² again.
+    "portrait_128_continue": {**_PORTRAIT, "size": 128, "learning_rate": 1e-3, "warmup_steps": 100,
+                              "max_steps": 5000, "composite": 0.5},
+    "portrait_256_continue": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50,
+                              "max_steps": 900, "ema_decay": 0.998, "composite": 0.5},
+    # Then back to 128² from that 256² model, briefly: the 128² model gains what 256² training taught.
+    "portrait_128_from_256": {**_PORTRAIT, "size": 128, "learning_rate": 2e-4, "warmup_steps": 20,
+                              "max_steps": 500, "ema_decay": 0.998, "composite": 0.5},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},
