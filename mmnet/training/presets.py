@@ -24,7 +24,7 @@ PRESETS: dict[str, dict] = {
     "portrait_256": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50, "max_steps": 700,
                      "ema_decay": 0.998},
     # A second round from a finished portrait_256 model (`--init-from`): 128² longer at half the learning rate,
-    # with fewer composites (the hold-out needed them less than it needed training), then 256² again.
+    # with a smaller share of composites (0.5; not measured on its own), then 256² again.
     "portrait_128_continue": {**_PORTRAIT, "size": 128, "learning_rate": 1e-3, "warmup_steps": 100,
                               "max_steps": 5000, "composite": 0.5},
     "portrait_256_continue": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50,
