@@ -19,8 +19,8 @@ by the upsampled coefficients in one OpenCV call. Whole-image float64 passes cos
 large temporaries made afresh on every call cost page faults; computing each band from its inputs to its
 box-averaged coefficients in one go, and splitting the rows among a few threads, took the refine from
 10.5 ms to 5.4 ms. (Pipelines that already matte several photos at once keep it on one thread: splitting
-there too cost a 720p video 14 % of its frame rate.) float32 statistics would be twice as fast again, but the 3×3 inverse of a grey window's
-covariance then loses its precision (coefficients off by thousands).
+there too cost a 720p video 14 % of its frame rate.) float32 statistics would be twice as fast again, but
+the 3×3 inverse of a grey window's covariance then loses its precision (coefficients off by thousands).
 """
 from __future__ import annotations
 
@@ -64,17 +64,15 @@ def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps
     height = alpha.shape[0]
     out = np.empty((*alpha.shape, 4), np.float32)
 
-    def rows(start: int, stop: int) -> None:
-        for top in range(start, stop, BAND):
-            bottom = min(stop, top + BAND)
-            # The model is needed `radius` rows around the band (for its box average), and the inputs
-            # `radius` rows around those; rows near a cut that is not the image's edge are dropped.
-            model_low, model_high = max(0, top - radius), min(height, bottom + radius)
-            low, high = max(0, model_low - radius), min(height, model_high + radius)
-            model = _model(alpha[low:high], small[low:high], radius, eps)[model_low - low:model_high - low]
-            out[top:bottom] = _box(model, radius)[top - model_low:bottom - model_low]
+    def band(top: int, bottom: int) -> None:
+        # The model is needed `radius` rows around the band (for its box average), and the inputs
+        # `radius` rows around those; rows near a cut that is not the image's edge are dropped.
+        model_low, model_high = max(0, top - radius), min(height, bottom + radius)
+        low, high = max(0, model_low - radius), min(height, model_high + radius)
+        model = _model(alpha[low:high], small[low:high], radius, eps)[model_low - low:model_high - low]
+        out[top:bottom] = _box(model, radius)[top - model_low:bottom - model_low]
 
-    _split_rows(rows, height, parallel)
+    _bands(band, height, parallel)
     return out
 
 
@@ -108,30 +106,32 @@ def evaluate(model: np.ndarray, photo: np.ndarray, parallel: bool = False) -> np
     scaled = model * np.float32(1 / 255)
     out = np.empty((height, width), np.float32)
 
-    def rows(start: int, stop: int) -> None:
-        for top in range(start, stop, BAND):
-            bottom = min(stop, top + BAND)
-            local = _align_corners_rows(scaled, height, width, top, bottom - top)
-            product = cv2.multiply(cv2.cvtColor(photo[top:bottom], cv2.COLOR_RGB2RGBA), local, dtype=cv2.CV_32F)
-            band = out[top:bottom]
-            np.add(product[..., 0], product[..., 1], out=band)
-            band += product[..., 2]
-            band += product[..., 3]
-            np.clip(band, 0.0, 1.0, out=band)
+    def band(top: int, bottom: int) -> None:
+        local = _align_corners_rows(scaled, height, width, top, bottom - top)
+        product = cv2.multiply(cv2.cvtColor(photo[top:bottom], cv2.COLOR_RGB2RGBA), local, dtype=cv2.CV_32F)
+        rows = out[top:bottom]
+        np.add(product[..., 0], product[..., 1], out=rows)
+        rows += product[..., 2]
+        rows += product[..., 3]
+        np.clip(rows, 0.0, 1.0, out=rows)
 
-    _split_rows(rows, height, parallel)
+    _bands(band, height, parallel)
     return out
 
 
-def _split_rows(work: Callable[[int, int], None], height: int, parallel: bool) -> None:
-    """work(start, stop) over rows 0 … height−1: at once, or in one piece per thread of a shared pool
-    (numpy and OpenCV release the GIL, so the pieces run side by side)."""
+def _bands(work: Callable[[int, int], None], height: int, parallel: bool) -> None:
+    """work(top, bottom) for each band of at most BAND rows of 0 … height−1: in order, or with the rows cut
+    into one piece per thread of a shared pool (numpy and OpenCV release the GIL, so pieces run side by side)."""
+    def piece(start: int, stop: int) -> None:
+        for top in range(start, stop, BAND):
+            work(top, min(stop, top + BAND))
+
     pieces = THREADS if parallel and height >= 2 * BAND else 1
     if pieces == 1:
-        work(0, height)
+        piece(0, height)
         return
     cuts = np.linspace(0, height, pieces + 1).astype(int)
-    for future in [_pool().submit(work, start, stop) for start, stop in zip(cuts[:-1], cuts[1:])]:
+    for future in [_pool().submit(piece, start, stop) for start, stop in zip(cuts[:-1], cuts[1:])]:
         future.result()
 
 
