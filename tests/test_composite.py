@@ -210,6 +210,45 @@ def test_scale_varies_from_small_figure_to_close_up():
     assert heights.min() > 25
 
 
+def test_people_keep_their_proportions_in_a_squashed_photo():
+    """A person in a photo of aspect a, squashed to the canvas, is squash = (out_w / out_h) / a as wide as
+    unsquashed; a person stored twice as wide, whose pixels show half their width, comes out as the original."""
+    fg, alpha = blob()
+    wide = (cv2.resize(fg, (2 * fg.shape[1], fg.shape[0])), cv2.resize(alpha, (2 * fg.shape[1], fg.shape[0])))
+
+    def width_height(seed, person=(fg, alpha), **kwargs):
+        placed = comp._place_person(np.random.default_rng(seed), *person, 200, 200, False, **kwargs)[..., 3]
+        rows, cols = np.flatnonzero((placed > 0.5).any(axis=1)), np.flatnonzero((placed > 0.5).any(axis=0))
+        inside = rows[0] > 0 and cols[0] > 0 and rows[-1] < 199 and cols[-1] < 199
+        return cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1, inside
+
+    checked = 0
+    for seed in range(30):
+        natural, squashed = width_height(seed), width_height(seed, squash=0.5)
+        stored_wide = width_height(seed, wide, pixel_aspect=0.5)
+        if not all(box[2] for box in (natural, squashed, stored_wide)):
+            continue  # partly out of the canvas: its box is cut
+        checked += 1
+        assert abs(squashed[1] - natural[1]) <= 1 and squashed[0] == pytest.approx(natural[0] / 2, abs=1.5)
+        assert stored_wide[:2] == pytest.approx(natural[:2], abs=2)
+    assert checked >= 5
+
+
+def test_composite_dataset_draws_photos_of_every_aspect(small_set):
+    """Composites stand for photos from 9:16 to 16:9: a person's width on the canvas, relative to its
+    height, spans about the ratio of the two extremes (16/9)² ≈ 3.2."""
+    dataset, foregrounds, backgrounds = small_set
+    composited = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0)
+    ratios = []
+    for seed in range(60):
+        alpha = composited[(0, seed)][1][0]
+        rows, cols = np.flatnonzero((alpha > 0.5).any(axis=1)), np.flatnonzero((alpha > 0.5).any(axis=0))
+        if rows.size and cols[0] > 0 and cols[-1] < alpha.shape[1] - 1 and rows[0] > 0:
+            ratios.append((cols[-1] - cols[0] + 1) / (rows[-1] - rows[0] + 1))
+    assert len(ratios) >= 10
+    assert max(ratios) / min(ratios) > 2.0
+
+
 # ------------------------------------------------------------------------------------------ dataset
 
 def test_composite_dataset_samples(small_set):

@@ -49,7 +49,11 @@ MAX_DROP = 0.25  # cut edge placed up to this × box height below the canvas's b
 BOX_THRESHOLD = 0.1  # alpha above which a pixel counts for the person's box and cut edge
 PRESHRINK_BELOW = 0.75  # scales below this first shrink the cut-out with INTER_AREA (no aliasing)
 
-# Background crop: aspect = canvas aspect × a log-uniform factor in [1/MAX, MAX]; area fraction of the
+# The photo a training composite stands for: aspect (width / height) log-uniform in this range, squashed to
+# the S×S canvas as every photo is at inference. Everyday photos are 9:16 … 16:9, not only 3:4 portraits.
+PHOTO_ASPECT_RANGE = (9 / 16, 16 / 9)
+
+# Background crop: aspect = the photo's aspect × a log-uniform factor in [1/MAX, MAX]; area fraction of the
 # largest crop of that aspect.
 BACKGROUND_MAX_ASPECT_CHANGE = 4 / 3
 BACKGROUND_AREA_RANGE = (0.4, 1.0)
@@ -222,9 +226,15 @@ def touches_bottom_edge(alpha_u8: np.ndarray) -> np.ndarray | bool:
 
 
 def composite(rng: np.random.Generator, people: Sequence[Person], background: np.ndarray, out_h: int, out_w: int,
-              *, touches_bottom: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+              *, touches_bottom: Sequence[bool], aspect: float | None = None,
+              pixel_aspects: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`people` (back to front) placed on a random crop of `background` (uint8 RGB, any size) resized
     to out_h×out_w. Returns (float32 out_h×out_w×3 image in [0, 1], float32 out_h×out_w alpha).
+
+    The canvas shows a photo of `aspect` (width / height; default out_w / out_h, i.e. unsquashed) squashed
+    to out_h×out_w, as a photo is squashed to the network's S×S. `pixel_aspects` gives, for each person,
+    the width / height of what one pixel of its arrays shows (default 1; a 600×800 photo cached at S×S: 0.75),
+    so that people keep their natural proportions in that photo.
 
     Each person: box height SCALE_RANGE × out_h (log-uniform), box centre at CENTRE_X_RANGE × out_w,
     flipped with p = 0.5, rotated by U(±15°). When `touches_bottom` (the matte is cut by its photo's
@@ -232,14 +242,18 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     × box height down; otherwise the box centre is at CENTRE_Y_RANGE × out_h. Then
     image = fg·a + image·(1 − a) for each, and alpha = 1 − Π(1 − a_i).
     """
-    if len(touches_bottom) != len(people):
-        raise ValueError(f"touches_bottom has {len(touches_bottom)} entries for {len(people)} people")
+    pixel_aspects = [1.0] * len(people) if pixel_aspects is None else list(pixel_aspects)
+    if len(touches_bottom) != len(people) or len(pixel_aspects) != len(people):
+        raise ValueError(f"touches_bottom and pixel_aspects need {len(people)} entries, one per person, got "
+                         f"{len(touches_bottom)} and {len(pixel_aspects)}")
     if background.dtype != np.uint8 or background.ndim != 3 or background.shape[2] != 3:
         raise ValueError(f"composite needs a uint8 H×W×3 background, got {background.dtype} {background.shape}")
-    image = _background_crop(rng, background, out_h, out_w)
+    aspect = out_w / out_h if aspect is None else aspect
+    squash = out_w / out_h / aspect  # canvas x per natural x, relative to y
+    image = _background_crop(rng, background, out_h, out_w, aspect)
     keep = np.ones((out_h, out_w), np.float32)  # Π(1 − a_i)
-    for (foreground, alpha), bottom in zip(people, touches_bottom):
-        placed = _place_person(rng, foreground, alpha, out_h, out_w, bool(bottom))
+    for (foreground, alpha), bottom, pixel_aspect in zip(people, touches_bottom, pixel_aspects):
+        placed = _place_person(rng, foreground, alpha, out_h, out_w, bool(bottom), pixel_aspect, squash)
         if placed is None:
             continue
         coverage = placed[..., 3]
@@ -250,11 +264,13 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     return image, np.clip(1 - keep, 0.0, 1.0)
 
 
-def _background_crop(rng: np.random.Generator, background: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    """A random crop of random aspect and size, flipped with p = 0.5, resized to float32 out_h×out_w×3."""
+def _background_crop(rng: np.random.Generator, background: np.ndarray, out_h: int, out_w: int,
+                     aspect: float) -> np.ndarray:
+    """A random crop of about `aspect` and of random size, flipped with p = 0.5, resized to float32
+    out_h×out_w×3."""
     height, width = background.shape[:2]
     log_change = math.log(BACKGROUND_MAX_ASPECT_CHANGE)
-    aspect = out_w / out_h * math.exp(rng.uniform(-log_change, log_change))
+    aspect = aspect * math.exp(rng.uniform(-log_change, log_change))
     side = math.sqrt(rng.uniform(*BACKGROUND_AREA_RANGE))
     crop_h = min(height, max(1, round(min(height, width / aspect) * side)))
     crop_w = min(width, max(1, round(crop_h * aspect)))
@@ -270,9 +286,10 @@ def _background_crop(rng: np.random.Generator, background: np.ndarray, out_h: in
 
 
 def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.ndarray, out_h: int, out_w: int,
-                  touches_bottom: bool) -> np.ndarray | None:
+                  touches_bottom: bool, pixel_aspect: float = 1.0, squash: float = 1.0) -> np.ndarray | None:
     """The person warped onto the canvas as premultiplied float32 out_h×out_w×4 (RGB·a, a), or None
-    for an empty matte. Draws the same random numbers whatever the branch."""
+    for an empty matte. A source pixel shows `pixel_aspect` (width / height); the canvas shows natural
+    x scaled by `squash` relative to y. Draws the same random numbers whatever the branch."""
     if foreground.ndim != 3 or foreground.shape[2] != 3 or alpha.shape != foreground.shape[:2]:
         raise ValueError(f"a person needs an h×w×3 foreground and an h×w alpha, got {foreground.shape} "
                          f"and {alpha.shape}")
@@ -290,9 +307,11 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
     if box is None:
         return None
     scale = box_height / (box[3] - box[1] + 1)
-    if scale < PRESHRINK_BELOW:  # shrink by area first: a bilinear warp alone would alias hair and edges
-        height, width = alpha.shape
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if min(scale, scale * pixel_aspect * squash) < PRESHRINK_BELOW:  # shrink by area first: a bilinear warp
+        height, width = alpha.shape                                   # alone would alias hair and edges
+        size = (max(1, round(width * min(1.0, scale * pixel_aspect * squash))),
+                max(1, round(height * min(1.0, scale))))
+        pixel_aspect *= width / size[0] * size[1] / height
         rgba = cv2.resize(rgba, size, interpolation=cv2.INTER_AREA)
         box = _box(rgba[..., 3])
         if box is None:
@@ -303,8 +322,9 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
     anchor_y = bottom if touches_bottom else (top + bottom) / 2
     cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
     mirror = -1.0 if flip else 1.0
-    # source -> canvas: move the anchor to 0, mirror, scale and rotate, move to the target
-    linear = np.array([[cos * mirror, -sin], [sin * mirror, cos]])
+    # source -> canvas: move the anchor to 0; to natural proportions, mirrored; scaled and rotated; squashed
+    # as the canvas is; moved to the target
+    linear = np.diag([squash, 1.0]) @ np.array([[cos, -sin], [sin, cos]]) @ np.diag([mirror * pixel_aspect, 1.0])
     matrix = np.hstack([linear, (-linear @ [(left + right) / 2, anchor_y])[:, None]])
     matrix[0, 2] += centre_x
     if touches_bottom:
@@ -343,8 +363,9 @@ def jitter_photo(rng: np.random.Generator, image: np.ndarray, strength: float = 
 
 class CompositeDataset:
     """Training samples: with p = `p_composite` pair `index` (and with p = `p_two` a second random
-    pair) composited onto a random background at the base's S×S, with `jitter_photo`; otherwise the
-    base dataset's own reference-augmented sample `base[(index, seed)]`.
+    pair) composited onto a random background, in a photo of a random aspect in PHOTO_ASPECT_RANGE
+    squashed to the base's S×S, with `jitter_photo`; otherwise the base dataset's own reference-augmented
+    sample `base[(index, seed)]`.
 
     `dataset[(index, seed)]` -> (float32 3×S×S image in [0, 1], float32 1×S×S alpha), a function of the
     seed, as `MattingDataset`. Holds only numpy arrays: cheap for forked DataLoader workers.
@@ -380,9 +401,11 @@ class CompositeDataset:
         people = [(self.foregrounds[i].astype(np.float32) * np.float32(1 / 255),
                    self.base.masks[i].astype(np.float32) * np.float32(1 / 255)) for i in chosen]
         background = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
+        aspect = math.exp(rng.uniform(*np.log(PHOTO_ASPECT_RANGE)))
         size = self.base.size
-        image, alpha = composite(rng, people, background, size, size,
-                                 touches_bottom=[bool(self.touches_bottom[i]) for i in chosen])
+        image, alpha = composite(rng, people, background, size, size, aspect=aspect,
+                                 touches_bottom=[bool(self.touches_bottom[i]) for i in chosen],
+                                 pixel_aspects=[float(self.base.aspects[i]) for i in chosen])
         image = jitter_photo(rng, image, self.jitter)
         return np.ascontiguousarray(image.transpose(2, 0, 1)), alpha[None]
 

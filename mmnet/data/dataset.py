@@ -83,7 +83,8 @@ def select(pairs: Iterable[Pair], holdout_percent: float, holdout: bool) -> list
 class MattingDataset:
     """Every pair of a split (or of its training / held-out part), decoded and validated on open and
     cached squash-resized to size×size (align_corners=True bilinear) in two contiguous uint8 arrays,
-    `images` (N×S×S×3 RGB) and `masks` (N×S×S), which forked DataLoader workers share.
+    `images` (N×S×S×3 RGB) and `masks` (N×S×S), which forked DataLoader workers share; `aspects` holds
+    each photo's own width / height.
 
     `dataset[i]` or `dataset[(i, seed)]` -> (float32 3×S×S image in [0, 1], float32 1×S×S alpha in
     [0, 1]): augmented with `np.random.default_rng(seed)` (a fresh generator for a plain index) when
@@ -103,6 +104,7 @@ class MattingDataset:
         count = len(self.pairs)
         self.images = np.empty((count, size, size, 3), np.uint8)
         self.masks = np.empty((count, size, size), np.uint8)
+        self.aspects = np.empty(count, np.float32)
         self._full_masks: list[np.ndarray | None] | None = [None] * count if keep_full_masks else None
         self._load(threads, progress)
 
@@ -135,6 +137,7 @@ class MattingDataset:
                     f"{pair.mask.name} is {mask.shape[1]}×{mask.shape[0]}")
         self.images[index] = resize_align_corners(image, self.size)
         self.masks[index] = resize_align_corners(mask, self.size)
+        self.aspects[index] = image.shape[1] / image.shape[0]
         if self._full_masks is not None:
             self._full_masks[index] = mask
         return None

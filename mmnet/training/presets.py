@@ -32,6 +32,10 @@ PRESETS: dict[str, dict] = {
     # Then back to 128² from that 256² model, briefly: the 128² model gains what 256² training taught.
     "portrait_128_from_256": {**_PORTRAIT, "size": 128, "learning_rate": 2e-4, "warmup_steps": 20,
                               "max_steps": 500, "ema_decay": 0.998, "composite": 0.5},
+    # A third round, after composites learnt photos of every aspect (9:16 … 16:9, squashed to S×S): a shorter
+    # 128² stage from the second round's 256² model at half its learning rate, then the two stages above.
+    "portrait_128_aspect": {**_PORTRAIT, "size": 128, "learning_rate": 5e-4, "warmup_steps": 50,
+                            "max_steps": 2500, "composite": 0.5},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},
