@@ -3,9 +3,9 @@ segmenter, scored by the same code on the same images, with latency on this mach
 
     python benchmarks/model_card.py [--models mmnet-1.0-256 ...] [--threads 2]
 
-Data: the 10 % validation hold-out of ../shared/data/eg1800/train (never trained on) and a composited
-validation set built from it onto the held-out 15 % of ../shared/data/backgrounds (cached under
-~/.cache/mmnet). Writes benchmarks/results/model_card.json and the tables between the markers of
+Data: the 10 % validation hold-out of ../shared/data/eg1800/train (never trained on) and two composited
+validation sets built from it onto the held-out 15 % of ../shared/data/backgrounds, one of 600×800 (W×H)
+portrait photos and one of 800×600 landscape photos (cached under ~/.cache/mmnet). Writes benchmarks/results/model_card.json and the tables between the markers of
 docs/models.md.
 """
 from __future__ import annotations
@@ -103,8 +103,10 @@ def markdown(results: dict) -> str:
              "network's alpha upsampled bilinearly to the photo), GAUSS_GRAD ×1e-3; DIM SAD, Grad and Conn "
              "/1000 at 800×600; person IoU at alpha > 0.5. Latency: batch 1, the model call alone and "
              "`predict` of a 600×800 photo at network resolution (input prepared, model run, output read)."]
-    for split, title in (("holdout", f"EG1800 validation hold-out ({results['counts']['holdout']} portraits)"),
-                         ("composite", f"Composited validation set ({results['counts']['composite']} images)")):
+    titles = {"holdout": f"EG1800 validation hold-out ({results['counts']['holdout']} portraits)",
+              "composite": f"Composited validation set ({results['counts']['composite']} portrait photos, 600×800)",
+              "landscape": f"Composited landscape set ({results['counts']['landscape']} landscape photos, 800×600)"}
+    for split, title in titles.items():
         lines += ["", f"**{title}**", "",
                   "| model | input | params | MACs | IoU | GAUSS_GRAD 800×600 | MAD 800×600 | GAUSS_GRAD net | "
                   "MAD net | SAD | MSE | Grad | Conn | model ms | predict ms |",
@@ -126,6 +128,8 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=SHARED / "eg1800")
     parser.add_argument("--backgrounds", type=Path, default=SHARED / "backgrounds")
     parser.add_argument("--composite-root", type=Path, default=Path("~/.cache/mmnet/composite-val").expanduser())
+    parser.add_argument("--landscape-root", type=Path,
+                        default=Path("~/.cache/mmnet/composite-val-landscape").expanduser())
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="leave MediaPipe out")
     parser.add_argument("--card", type=Path, default=ROOT / "docs" / "models.md")
@@ -134,22 +138,25 @@ def main() -> None:
     from mmnet.runtime.weights import read_manifest
     names = args.models or sorted(read_manifest()["models"])
     holdout = [(p.image, p.mask) for p in select(find_pairs(args.dataset, "train"), HOLDOUT_PERCENT, True)]
-    composite_split = build_composite_set(args.dataset, "train", HOLDOUT_PERCENT, args.backgrounds,
-                                          args.composite_root)
-    composite = [(p.image, p.mask) for p in find_pairs(composite_split.parent, composite_split.name)]
+    sets = {"holdout": holdout}
+    for split, root, height, width, seed in (("composite", args.composite_root, 800, 600, 0),
+                                             ("landscape", args.landscape_root, 600, 800, 1)):
+        folder = build_composite_set(args.dataset, "train", HOLDOUT_PERCENT, args.backgrounds, root,
+                                     height=height, width=width, seed=seed)
+        sets[split] = [(p.image, p.mask) for p in find_pairs(folder.parent, folder.name)]
     predictors = [mmnet_predictor(name, args.threads) for name in names]
     if not args.no_peer:
         predictors.append(mediapipe_predictor(args.threads))
 
     results = {"date": time.strftime("%Y-%m-%d"), "threads": args.threads,
                "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'CPU'})",
-               "counts": {"holdout": len(holdout), "composite": len(composite)}, "models": {}}
+               "counts": {split: len(pairs) for split, pairs in sets.items()}, "models": {}}
     timing = latencies(predictors, read_image(holdout[0][0]))
     for p in predictors:
         print(f"scoring {p.name} ...", flush=True)
         results["models"][p.name] = {"info": p.info, "latency": timing[p.name],
-                                     "holdout": evaluate(p, holdout), "composite": evaluate(p, composite)}
-        for split in ("holdout", "composite"):
+                                     **{split: evaluate(p, pairs) for split, pairs in sets.items()}}
+        for split in sets:
             row = results["models"][p.name][split]
             print(f"  {split:9s} " + "  ".join(f"{k} {row[k]:.4g}" for k in METRIC_NAMES))
     out = ROOT / "benchmarks" / "results" / "model_card.json"

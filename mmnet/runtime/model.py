@@ -16,6 +16,7 @@ from mmnet.runtime import compose, refine as refining
 from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, accelerated_providers, open_backend
 from mmnet.runtime.compose import Background
 from mmnet.runtime.images import ImageLike, to_rgb
+from mmnet.runtime.memory import keep_freed_memory
 from mmnet.runtime.weights import WeightsError, input_size, resolve
 
 REFINE_DEFAULT = True  # guided upsampling: it lowers GAUSS_GRAD at full resolution (see refine.py)
@@ -35,6 +36,7 @@ def load(model: str | Path | None = None, *, providers: Sequence[str] | None = N
     CUDA/CoreML where available, then CPU); threads: intra-op threads (default: the runtime's choice, the
     physical cores); size: the side S for a dynamic-size ONNX file."""
     path, side = resolve(model, size)
+    keep_freed_memory()  # no page faults for every photo's buffers: see mmnet.runtime.memory
     runner = open_backend(path, backend, threads=threads, providers=providers, size=side)
     input_size(runner, path, side)
     return Matting(runner, side, path)

@@ -13,12 +13,11 @@ truth shrunk to 256² as a perfect network 0.68 -> 0.36, to 128² 1.53 -> 0.82; 
 falls or stays. The shipped `mmnet-1.0-256` on the 137 hold-out portraits: 3.73 -> 3.49, MAD 0.0483 -> 0.0480
 (`benchmarks/refine_quality.py`).
 
-Speed (`benchmarks/matte_speed.py`, a 600×800 photo on 2 cores): both halves work on bands of rows, so
-that their temporaries stay small and in the cache, and the full-resolution half multiplies the uint8 photo
-by the upsampled coefficients in one OpenCV call. Whole-image float64 passes cost three times as much, and
-large temporaries made afresh on every call cost page faults; computing each band from its inputs to its
-box-averaged coefficients in one go, and splitting the rows among a few threads, took the refine from
-10.5 ms to 5.4 ms. (Pipelines that already matte several photos at once keep it on one thread: splitting
+Speed (`benchmarks/matte_speed.py`, a 600×800 photo on 2 cores): both halves work on bands of rows, from
+the inputs to the box-averaged coefficients (or to alpha) in one go, and the full-resolution half multiplies
+the uint8 photo by the upsampled coefficients in one OpenCV call; the rows are split among a few threads.
+That took the refine from 10.5 ms to 5.4 ms. Bands were 32 rows while every call's fresh temporaries cost
+page faults; with freed memory kept (`mmnet.runtime.memory`), 128-row bands are faster (fewer numpy calls). (Pipelines that already matte several photos at once keep it on one thread: splitting
 there too cost a 720p video 14 % of its frame rate.) float32 statistics would be twice as fast again, but
 the 3×3 inverse of a grey window's covariance then loses its precision (coefficients off by thousands).
 """
@@ -36,7 +35,7 @@ from mmnet.data.augment import resize_align_corners
 
 RADIUS = 1  # box radius at S×S
 EPS = 1e-5  # regularisation, colours in [0, 1]: larger -> closer to plain bilinear
-BAND = 32  # rows per band: 32 rows of 256 float64 values are 64 KiB
+BAND = 128  # rows per band (measured 32/64/128/256 rows: 15.7/14.6/14.2/15.7 ms per predict)
 THREADS = min(4, os.cpu_count() or 1)  # threads that share the rows of one photo (`parallel`)
 
 
