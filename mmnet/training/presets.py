@@ -36,6 +36,11 @@ PRESETS: dict[str, dict] = {
     # 128² stage from the second round's 256² model at half its learning rate, then the two stages above.
     "portrait_128_aspect": {**_PORTRAIT, "size": 128, "learning_rate": 5e-4, "warmup_steps": 50,
                             "max_steps": 2500, "composite": 0.5},
+    # A fourth round from the third's 256² model: photos of other exposures (brightness, contrast and saturation
+    # ×[0.7, 1.3] instead of ×[0.9, 1.1] and ×[0.85, 1.15]), then portrait_128_from_256 with the same jitter.
+    "portrait_256_exposure": {**_PORTRAIT, "size": 256, "learning_rate": 3e-4, "warmup_steps": 30,
+                              "max_steps": 600, "ema_decay": 0.998, "composite": 0.5, "color_jitter": 0.3,
+                              "composite_jitter": 0.3},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},

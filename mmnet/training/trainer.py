@@ -62,6 +62,7 @@ class TrainConfig:
     color_jitter: float = 0.0
     composite: float = 0.0  # probability of a sample cut out and composited onto a background
     composite_two: float = 0.25  # probability of a second person in a composite
+    composite_jitter: float = 0.15  # photometric jitter strength of a composite (mmnet.data.composite)
     backgrounds: str | None = None  # folder of background photos for --composite
     num_workers: int = 2
     threads: int | None = None
@@ -132,7 +133,7 @@ def _composite(config: TrainConfig, base: MattingDataset, progress: bool):
     foregrounds = ForegroundCache(base, progress=progress).foregrounds
     backgrounds = load_backgrounds(config.backgrounds, config.size, holdout=False)
     return CompositeDataset(base, backgrounds, foregrounds, p_composite=config.composite,
-                            p_two=config.composite_two)
+                            p_two=config.composite_two, jitter=config.composite_jitter)
 
 
 def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
