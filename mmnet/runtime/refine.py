@@ -10,7 +10,7 @@ On by default (`mmnet.runtime.model.REFINE_DEFAULT`), from GAUSS_GRAD at 600×80
 photos (×1e-3, bilinear -> guided): the barely trained smoke model (MAD 0.46) 4.57 -> 4.52; the ground
 truth shrunk to 256² as a perfect network 0.68 -> 0.36, to 128² 1.53 -> 0.82; that truth blurred
 (σ = 1 px at 256²), the way a network's edges are, 1.68 -> 1.31; eroded by one pixel 3.29 -> 2.94. MAD
-falls or stays. The shipped `mmnet-1.0-256` on the 137 hold-out portraits: 3.73 -> 3.49, MAD 0.0483 -> 0.0480
+falls or stays. The shipped `mmnet-1.0-256` on the 137 hold-out portraits: 3.57 -> 3.34, MAD 0.0459 -> 0.0456
 (`benchmarks/refine_quality.py`).
 
 Speed (`benchmarks/matte_speed.py`, a 600×800 photo on 2 cores): both halves work on bands of rows, from
