@@ -16,10 +16,12 @@ falls or stays. The shipped `mmnet-1.0-256` on the 137 hold-out portraits: 3.57 
 Speed (`benchmarks/matte_speed.py`, a 600×800 photo on 2 cores): both halves work on bands of rows, from
 the inputs to the box-averaged coefficients (or to alpha) in one go, and the full-resolution half multiplies
 the uint8 photo by the upsampled coefficients in one OpenCV call; the rows are split among a few threads.
-That took the refine from 10.5 ms to 5.4 ms. Bands were 32 rows while every call's fresh temporaries cost
-page faults; with freed memory kept (`mmnet.runtime.memory`), 128-row bands are faster (fewer numpy calls). (Pipelines that already matte several photos at once keep it on one thread: splitting
-there too cost a 720p video 14 % of its frame rate.) float32 statistics would be twice as fast again, but
-the 3×3 inverse of a grey window's covariance then loses its precision (coefficients off by thousands).
+That took the refine from 10.5 ms to 5.4 ms, and 128-row bands (fewer numpy calls; they were 32 rows while
+every call's temporaries still cost page faults, see `mmnet.runtime.memory`) to 3.7 ms. Pipelines that
+already matte several photos at once keep it on one thread: splitting there too cost a 720p video 14 % of its
+frame rate. float32 statistics lose the exact filter: plain float32 was off by up to 0.45 in alpha on real
+portraits (the 3×3 inverse of a grey window's covariance amplifies rounding), and float32 moments with a float64
+inverse, 0.6 ms faster, were still off by up to 8e-4 on real portraits.
 """
 from __future__ import annotations
 
