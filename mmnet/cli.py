@@ -54,6 +54,10 @@ def _add_train(sub) -> None:
     p.add_argument("--composite-two", type=float, default=0.25, help="probability of a second person")
     p.add_argument("--composite-jitter", type=float, default=0.15,
                    help="photometric jitter of composites: brightness, contrast, saturation ×[1−j, 1+j]")
+    p.add_argument("--composite-stretch", type=float, default=0.0,
+                   help="probability of a person in a composite made a half figure (lower body stretched)")
+    p.add_argument("--composite-occlude", type=float, default=0.0,
+                   help="probability of an object (a polygon of another background) in front of the people")
     p.add_argument("--backgrounds", help="folder of background photos (15%% held out for validation)")
     p.add_argument("--num-workers", type=int, default=2, help="data loading processes")
     p.add_argument("--threads", type=int, help="torch intra-op threads")

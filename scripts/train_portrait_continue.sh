@@ -12,5 +12,5 @@ run=${3:?usage: $0 DATASET_PATH BACKGROUNDS RUN_DIR FROM [flags...]}
 from=${4:?usage: $0 DATASET_PATH BACKGROUNDS RUN_DIR FROM [flags...]}
 common=(--dataset-path "$dataset" --backgrounds "$backgrounds" "${@:5}")
 mmnet train --preset "${FIRST_PRESET:-portrait_128_continue}" --train-dir "$run/128" --init-from "$from" "${common[@]}"
-mmnet train --preset portrait_256_continue --train-dir "$run/256" --init-from "$run/128" "${common[@]}"
-mmnet train --preset portrait_128_from_256 --train-dir "$run/128-from-256" --init-from "$run/256" "${common[@]}"
+mmnet train --preset "${SECOND_PRESET:-portrait_256_continue}" --train-dir "$run/256" --init-from "$run/128" "${common[@]}"
+mmnet train --preset "${THIRD_PRESET:-portrait_128_from_256}" --train-dir "$run/128-from-256" --init-from "$run/256" "${common[@]}"

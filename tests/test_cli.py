@@ -32,6 +32,17 @@ def test_preset_sets_defaults_and_flags_win():
     assert args.weight_decay == 4e-7 and args.checkpoint_every == 500 and args.keep_checkpoints == 3
 
 
+def test_every_preset_setting_reaches_the_training_config():
+    """A preset key that no flag or TrainConfig field takes would be dropped without a word."""
+    from mmnet.training.presets import PRESETS
+    from mmnet.training.trainer import TrainConfig
+    for name, settings in PRESETS.items():
+        args = parse_args(["train", "--preset", name, "--dataset-path", "d", "--train-dir", "t"])
+        for key, value in settings.items():
+            assert key in TrainConfig.__dataclass_fields__, (name, key)
+            assert getattr(args, key) == value, (name, key)
+
+
 def test_train_on_missing_dataset_names_it(tmp_path, capsys):
     code = main(["train", "--dataset-path", str(tmp_path / "nowhere"), "--train-dir", str(tmp_path / "run"),
                  "--max-steps", "1"])

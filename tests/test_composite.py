@@ -234,6 +234,78 @@ def test_people_keep_their_proportions_in_a_squashed_photo():
     assert checked >= 5
 
 
+def test_stretch_body_keeps_the_head_and_lengthens_the_body():
+    """A half figure from a bust: the rows above the split unchanged, the rows below stretched by the factor."""
+    fg, alpha = bust(120, 90)
+    rgba = np.dstack([fg * alpha[..., None], alpha])
+    top = int(np.flatnonzero((alpha > comp.BOX_THRESHOLD).any(axis=1))[0])
+    low, high = comp.STRETCH_SPLIT_RANGE
+    smallest, largest = comp.STRETCH_FACTOR_RANGE
+    for where, how_much in [(0.0, 0.0), (0.5, 0.5), (0.99, 0.99)]:
+        stretched = comp.stretch_body(rgba, where, how_much)
+        split = top + round((119 - top) * (low + (high - low) * where))
+        factor = smallest * (largest / smallest) ** how_much
+        assert stretched.shape[1:] == rgba.shape[1:]
+        assert np.array_equal(stretched[:split], rgba[:split])
+        assert stretched.shape[0] - split == round((120 - split) * factor)
+        assert stretched[-1, :, 3].max() > 0.9  # still cut by the bottom edge
+    assert comp.stretch_body(np.zeros((10, 8, 4), np.float32), 0.5, 0.5).shape == (10, 8, 4)  # empty: as it is
+
+
+def test_stretch_makes_the_head_smaller_against_the_body_and_is_off_by_default():
+    """With stretch the head is a smaller share of the person placed on the canvas; with stretch = 0 the
+    random stream, so every composite and validation set, is what it was."""
+    fg, alpha = bust(120, 90)
+    fg = np.zeros_like(fg)
+    fg[: 120 * 55 // 100, :, 0] = 1.0  # red: the head, above the neck; black: the body
+
+    def head_share(seed, **kwargs):
+        placed = comp._place_person(np.random.default_rng(seed), fg, alpha, 300, 200, True, **kwargs)
+        return placed[..., 0].sum() / placed[..., 3].sum()
+
+    plain = [comp._place_person(np.random.default_rng(s), fg, alpha, 300, 200, True) for s in range(20)]
+    again = [comp._place_person(np.random.default_rng(s), fg, alpha, 300, 200, True, stretch=0.0) for s in range(20)]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, again))
+    shares, stretched = [head_share(s) for s in range(20)], [head_share(s, stretch=1.0) for s in range(20)]
+    assert np.median(stretched) < 0.8 * np.median(shares)
+
+
+def test_occluder_covers_the_lower_person_and_the_alpha_follows():
+    """The object hides part of the lower half of the person: there the image is the texture's and the alpha
+    drops by what it covers; nothing else changes."""
+    fg, alpha = bust(120, 90)
+    image = np.broadcast_to(INSIDE_RGB, (120, 90, 3)).copy()
+    texture = np.full((50, 70, 3), 255, np.uint8)  # white: where the occluder is shows in the image
+    for seed in range(10):
+        out, cut = comp.occlude(np.random.default_rng(seed), image, alpha, texture)
+        cover = out[..., 0] - INSIDE_RGB[0]  # white over green: cover × (1 − 0.2)
+        cover /= 1 - INSIDE_RGB[0]
+        assert np.allclose(cut, alpha * (1 - cover), atol=1e-5)
+        covered = (cover > 0.5) & (alpha > 0.5)
+        assert covered.any()  # on the person ...
+        rows = np.flatnonzero((alpha > 0.5).any(axis=1))
+        assert covered[(rows[0] + rows[-1] + 1) // 2:].any()  # ... in its lower half
+        assert (cover < 0.5).mean() > 0.3  # and not the whole photo
+    nobody = np.zeros_like(alpha)
+    out, cut = comp.occlude(np.random.default_rng(0), image, nobody, texture)
+    assert out is image and cut is nobody
+
+
+def test_composite_dataset_occludes_only_when_asked(small_set):
+    dataset, foregrounds, backgrounds = small_set
+    plain = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0)
+    occluded = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0, p_occlude=1.0)
+    off = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0, p_occlude=0.0)
+    differs = 0
+    for seed in range(6):
+        first, second = plain[(seed, seed)], off[(seed, seed)]
+        assert all(np.array_equal(a, b) for a, b in zip(first, second))
+        differs += not np.array_equal(first[1], occluded[(seed, seed)][1])
+    assert differs >= 3
+    with pytest.raises(ValueError, match="p_occlude"):
+        CompositeDataset(dataset, backgrounds, foregrounds, p_occlude=1.5)
+
+
 def test_composite_dataset_draws_photos_of_every_aspect(small_set):
     """Composites stand for photos from 9:16 to 16:9: a person's width on the canvas, relative to its
     height, spans about the ratio of the two extremes (16/9)² ≈ 3.2."""

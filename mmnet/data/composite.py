@@ -49,6 +49,16 @@ MAX_DROP = 0.25  # cut edge placed up to this × box height below the canvas's b
 BOX_THRESHOLD = 0.1  # alpha above which a pixel counts for the person's box and cut edge
 PRESHRINK_BELOW = 0.75  # scales below this first shrink the cut-out with INTER_AREA (no aliasing)
 
+# Half figures from head-and-shoulders cut-outs (see `stretch_body`): the rows below a split at this fraction of
+# the person's box, from its top, stretched vertically by a log-uniform factor in this range.
+STRETCH_SPLIT_RANGE = (0.55, 0.85)
+STRETCH_FACTOR_RANGE = (1.3, 3.0)
+
+# Objects in front of people (see `occlude`): a random polygon of another background photo, its height this
+# fraction of the canvas (log-uniform), with this many corners.
+OCCLUDER_SIZE_RANGE = (0.2, 0.6)
+OCCLUDER_CORNERS = (3, 9)
+
 # The photo a training composite stands for: aspect (width / height) log-uniform in this range, squashed to
 # the S×S canvas as every photo is at inference. Everyday photos are 9:16 … 16:9, not only 3:4 portraits.
 PHOTO_ASPECT_RANGE = (9 / 16, 16 / 9)
@@ -227,7 +237,7 @@ def touches_bottom_edge(alpha_u8: np.ndarray) -> np.ndarray | bool:
 
 def composite(rng: np.random.Generator, people: Sequence[Person], background: np.ndarray, out_h: int, out_w: int,
               *, touches_bottom: Sequence[bool], aspect: float | None = None,
-              pixel_aspects: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              pixel_aspects: Sequence[float] | None = None, stretch: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """`people` (back to front) placed on a random crop of `background` (uint8 RGB, any size) resized
     to out_h×out_w. Returns (float32 out_h×out_w×3 image in [0, 1], float32 out_h×out_w alpha).
 
@@ -239,8 +249,9 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     Each person: box height SCALE_RANGE × out_h (log-uniform), box centre at CENTRE_X_RANGE × out_w,
     flipped with p = 0.5, rotated by U(±15°). When `touches_bottom` (the matte is cut by its photo's
     bottom edge) the whole cut edge lands on or below the canvas's bottom row, a further U(0, MAX_DROP)
-    × box height down; otherwise the box centre is at CENTRE_Y_RANGE × out_h. Then
-    image = fg·a + image·(1 − a) for each, and alpha = 1 − Π(1 − a_i).
+    × box height down; otherwise the box centre is at CENTRE_Y_RANGE × out_h. With p = `stretch` a person cut
+    by the bottom edge is first made a half figure (`stretch_body`); stretch = 0 draws no random numbers for it.
+    Then image = fg·a + image·(1 − a) for each, and alpha = 1 − Π(1 − a_i).
     """
     pixel_aspects = [1.0] * len(people) if pixel_aspects is None else list(pixel_aspects)
     if len(touches_bottom) != len(people) or len(pixel_aspects) != len(people):
@@ -253,7 +264,7 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     image = _background_crop(rng, background, out_h, out_w, aspect)
     keep = np.ones((out_h, out_w), np.float32)  # Π(1 − a_i)
     for (foreground, alpha), bottom, pixel_aspect in zip(people, touches_bottom, pixel_aspects):
-        placed = _place_person(rng, foreground, alpha, out_h, out_w, bool(bottom), pixel_aspect, squash)
+        placed = _place_person(rng, foreground, alpha, out_h, out_w, bool(bottom), pixel_aspect, squash, stretch)
         if placed is None:
             continue
         coverage = placed[..., 3]
@@ -286,10 +297,12 @@ def _background_crop(rng: np.random.Generator, background: np.ndarray, out_h: in
 
 
 def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.ndarray, out_h: int, out_w: int,
-                  touches_bottom: bool, pixel_aspect: float = 1.0, squash: float = 1.0) -> np.ndarray | None:
+                  touches_bottom: bool, pixel_aspect: float = 1.0, squash: float = 1.0,
+                  stretch: float = 0.0) -> np.ndarray | None:
     """The person warped onto the canvas as premultiplied float32 out_h×out_w×4 (RGB·a, a), or None
     for an empty matte. A source pixel shows `pixel_aspect` (width / height); the canvas shows natural
-    x scaled by `squash` relative to y. Draws the same random numbers whatever the branch."""
+    x scaled by `squash` relative to y; with p = `stretch` (if `touches_bottom`) the person is first made a
+    half figure. Draws the same random numbers whatever the branch."""
     if foreground.ndim != 3 or foreground.shape[2] != 3 or alpha.shape != foreground.shape[:2]:
         raise ValueError(f"a person needs an h×w×3 foreground and an h×w alpha, got {foreground.shape} "
                          f"and {alpha.shape}")
@@ -303,6 +316,10 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
     rgba = np.empty((*alpha.shape, 4), np.float32)
     rgba[..., 3] = alpha
     np.multiply(foreground, rgba[..., 3:], out=rgba[..., :3])
+    if stretch > 0:
+        draws = rng.random(3)  # always three, whatever the branch
+        if touches_bottom and draws[0] < stretch:
+            rgba = stretch_body(rgba, *draws[1:])
     box = _box(rgba[..., 3])
     if box is None:
         return None
@@ -337,6 +354,25 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
 
 
+def stretch_body(rgba: np.ndarray, where: float, how_much: float) -> np.ndarray:
+    """A head-and-shoulders cut-out (h×w×C, cut by its bottom edge) made into a half figure: the rows below a
+    split stretched vertically, so that the head is smaller against the body, as in everyday photos.
+    `where` and `how_much` in [0, 1) pick the split in STRETCH_SPLIT_RANGE of the person's box (from its top)
+    and the factor in STRETCH_FACTOR_RANGE (log-uniform)."""
+    box = _box(rgba[..., 3])
+    if box is None:
+        return rgba
+    top, bottom = box[1], box[3]
+    low, high = STRETCH_SPLIT_RANGE
+    split = top + round((bottom - top) * (low + (high - low) * where))
+    smallest, largest = STRETCH_FACTOR_RANGE
+    factor = smallest * (largest / smallest) ** how_much
+    lower = rgba[split:]
+    height = max(1, round(lower.shape[0] * factor))
+    stretched = cv2.resize(lower, (rgba.shape[1], height), interpolation=cv2.INTER_LINEAR)
+    return np.concatenate([rgba[:split], stretched.reshape(height, *rgba.shape[1:])])
+
+
 def _box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
     """(left, top, right, bottom), inclusive, of the pixels with alpha > BOX_THRESHOLD; None if none."""
     inside = alpha > BOX_THRESHOLD
@@ -344,6 +380,33 @@ def _box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
     if rows.size == 0:
         return None
     return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+
+
+def occlude(rng: np.random.Generator, image: np.ndarray, alpha: np.ndarray,
+            texture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An object in front of the person: a random star-shaped polygon of `texture` (uint8 RGB, a background
+    photo) pasted over the float32 H×W×3 composite `image`, centred on a random pixel of the lower half of the
+    people (where held objects, tables and helmets are), so that people are found beside and behind objects.
+    The alpha loses what it covers."""
+    height, width = alpha.shape
+    rows = np.flatnonzero((alpha > 0.5).any(axis=1))
+    if rows.size == 0:
+        return image, alpha
+    lower = (rows[0] + rows[-1] + 1) // 2
+    person = np.flatnonzero(alpha[lower:] > 0.5)
+    centre_y, centre_x = divmod(int(person[rng.integers(0, person.size)]), width)
+    centre_y += lower
+    radius = height * math.exp(rng.uniform(*np.log(OCCLUDER_SIZE_RANGE))) / 2
+    corners = int(rng.integers(OCCLUDER_CORNERS[0], OCCLUDER_CORNERS[1] + 1))
+    angles = np.sort(rng.uniform(0, 2 * math.pi, corners))
+    radii = radius * rng.uniform(0.4, 1.0, corners)
+    points = np.stack([centre_x + radii * np.cos(angles), centre_y + radii * np.sin(angles)], axis=1)
+    shape = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(shape, [np.round(points).astype(np.int32)], 255, lineType=cv2.LINE_AA)
+    cover = shape.astype(np.float32) * np.float32(1 / 255)
+    patch = _background_crop(rng, texture, height, width, width / height)
+    image = image * (1 - cover)[..., None] + patch * cover[..., None]
+    return image, alpha * (1 - cover)
 
 
 def jitter_photo(rng: np.random.Generator, image: np.ndarray, strength: float = JITTER_STRENGTH) -> np.ndarray:
@@ -365,24 +428,28 @@ class CompositeDataset:
     """Training samples: with p = `p_composite` pair `index` (and with p = `p_two` a second random
     pair) composited onto a random background, in a photo of a random aspect in PHOTO_ASPECT_RANGE
     squashed to the base's S×S, with `jitter_photo`; otherwise the base dataset's own reference-augmented
-    sample `base[(index, seed)]`.
+    sample `base[(index, seed)]`. With p = `p_stretch` each person cut by the bottom edge becomes a half figure
+    (`stretch_body`); with p = `p_occlude` an object is put in front of the people (`occlude`).
 
     `dataset[(index, seed)]` -> (float32 3×S×S image in [0, 1], float32 1×S×S alpha), a function of the
     seed, as `MattingDataset`. Holds only numpy arrays: cheap for forked DataLoader workers.
     """
 
     def __init__(self, base: MattingDataset, backgrounds: Sequence[np.ndarray], foregrounds: np.ndarray, *,
-                 p_composite: float = 0.7, p_two: float = 0.25, jitter: float = JITTER_STRENGTH) -> None:
+                 p_composite: float = 0.7, p_two: float = 0.25, jitter: float = JITTER_STRENGTH,
+                 p_stretch: float = 0.0, p_occlude: float = 0.0) -> None:
         if foregrounds.shape != base.images.shape or foregrounds.dtype != np.uint8:
             raise ValueError(f"foregrounds are {foregrounds.dtype} {foregrounds.shape}, expected uint8 "
                              f"{base.images.shape} like the images of {base.root / base.split}")
         if not backgrounds:
             raise ValueError("CompositeDataset needs at least one background")
-        for name, p in (("p_composite", p_composite), ("p_two", p_two)):
+        for name, p in (("p_composite", p_composite), ("p_two", p_two), ("p_stretch", p_stretch),
+                        ("p_occlude", p_occlude)):
             if not 0 <= p <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
         self.base, self.backgrounds, self.foregrounds = base, list(backgrounds), foregrounds
         self.p_composite, self.p_two, self.jitter = p_composite, p_two, jitter
+        self.p_stretch, self.p_occlude = p_stretch, p_occlude
         self.touches_bottom = touches_bottom_edge(base.masks)
 
     def __len__(self) -> int:
@@ -405,7 +472,10 @@ class CompositeDataset:
         size = self.base.size
         image, alpha = composite(rng, people, background, size, size, aspect=aspect,
                                  touches_bottom=[bool(self.touches_bottom[i]) for i in chosen],
-                                 pixel_aspects=[float(self.base.aspects[i]) for i in chosen])
+                                 pixel_aspects=[float(self.base.aspects[i]) for i in chosen], stretch=self.p_stretch)
+        if self.p_occlude > 0 and rng.random() < self.p_occlude:  # no draw when off: seeds keep their samples
+            texture = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
+            image, alpha = occlude(rng, image, alpha, texture)
         image = jitter_photo(rng, image, self.jitter)
         return np.ascontiguousarray(image.transpose(2, 0, 1)), alpha[None]
 

@@ -19,6 +19,9 @@ _PORTRAIT = {
     "val_holdout": 10.0, "checkpoint_every": 250, "keep_checkpoints": 2,
 }
 
+_STRETCH = {"composite": 0.6, "composite_stretch": 0.5, "composite_occlude": 0.4, "color_jitter": 0.3,
+            "composite_jitter": 0.3}
+
 PRESETS: dict[str, dict] = {
     "portrait_128": {**_PORTRAIT, "size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 2200},
     "portrait_256": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50, "max_steps": 700,
@@ -41,6 +44,16 @@ PRESETS: dict[str, dict] = {
     "portrait_256_exposure": {**_PORTRAIT, "size": 256, "learning_rate": 3e-4, "warmup_steps": 30,
                               "max_steps": 600, "ema_decay": 0.998, "composite": 0.5, "color_jitter": 0.3,
                               "composite_jitter": 0.3},
+    # A fifth round from the fourth's 256² model: half figures (`--composite-stretch`: a head-and-shoulders
+    # cut-out's lower rows stretched, so that the head is small against the body, as in everyday photos) and
+    # objects in front of people (`--composite-occlude`), with the fourth round's jitter; 128², then 256², then
+    # 128² from that 256² model.
+    "portrait_128_stretch": {**_PORTRAIT, **_STRETCH, "size": 128, "learning_rate": 5e-4, "warmup_steps": 50,
+                             "max_steps": 2000},
+    "portrait_256_stretch": {**_PORTRAIT, **_STRETCH, "size": 256, "learning_rate": 3e-4, "warmup_steps": 30,
+                             "max_steps": 700, "ema_decay": 0.998},
+    "portrait_128_stretch_from_256": {**_PORTRAIT, **_STRETCH, "size": 128, "learning_rate": 2e-4,
+                                      "warmup_steps": 20, "max_steps": 800, "ema_decay": 0.998},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},

@@ -63,6 +63,8 @@ class TrainConfig:
     composite: float = 0.0  # probability of a sample cut out and composited onto a background
     composite_two: float = 0.25  # probability of a second person in a composite
     composite_jitter: float = 0.15  # photometric jitter strength of a composite (mmnet.data.composite)
+    composite_stretch: float = 0.0  # probability of a person in a composite made a half figure (stretch_body)
+    composite_occlude: float = 0.0  # probability of an object in front of the people of a composite (occlude)
     backgrounds: str | None = None  # folder of background photos for --composite
     num_workers: int = 2
     threads: int | None = None
@@ -133,7 +135,8 @@ def _composite(config: TrainConfig, base: MattingDataset, progress: bool):
     foregrounds = ForegroundCache(base, progress=progress).foregrounds
     backgrounds = load_backgrounds(config.backgrounds, config.size, holdout=False)
     return CompositeDataset(base, backgrounds, foregrounds, p_composite=config.composite,
-                            p_two=config.composite_two, jitter=config.composite_jitter)
+                            p_two=config.composite_two, jitter=config.composite_jitter,
+                            p_stretch=config.composite_stretch, p_occlude=config.composite_occlude)
 
 
 def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
