@@ -24,12 +24,15 @@ import numpy as np
 from mmnet.data.composite import build_composite_set
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.io import read_image, read_mask
-from mmnet.evaluation.metrics import METRIC_NAMES, MetricMean, score
+from mmnet.evaluation.metrics import METRIC_NAMES, MetricMean, resize_alpha, score
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 HOLDOUT_PERCENT = 10.0
 BEGIN, END = "<!-- model-card:begin -->", "<!-- model-card:end -->"
+EXAMPLE = ROOT / "examples" / "astronaut.jpg"  # 512×512; regions as (rows, columns), as in tests/test_shipped.py
+EXAMPLE_REGIONS = {"face": (slice(100, 150), slice(190, 260)), "suit": (slice(300, 400), slice(80, 250)),
+                   "backdrop": (slice(10, 60), slice(440, 500))}
 
 
 class Predictor:
@@ -73,6 +76,14 @@ def evaluate(predictor: Predictor, pairs: list[tuple[Path, Path]]) -> dict[str, 
     for image_path, mask_path in pairs:
         means.update(score(predictor.predict(read_image(image_path)), read_mask(mask_path) / 255.0))
     return means.result()
+
+
+def example_regions(predictor: Predictor) -> dict[str, float]:
+    """Mean alpha over the face, the suit and the backdrop of the example portrait (alpha upsampled bilinearly,
+    as for the metrics): a photo from outside EG1800, with a flag, a helmet and a model shuttle around her."""
+    rgb = read_image(EXAMPLE)
+    alpha = resize_alpha(np.asarray(predictor.predict(rgb), np.float32), *rgb.shape[:2])
+    return {name: float(alpha[region].mean()) for name, region in EXAMPLE_REGIONS.items()}
 
 
 def latencies(predictors: list[Predictor], rgb: np.ndarray, runs: int = 60, warmup: int = 10) -> dict:
@@ -119,6 +130,11 @@ def markdown(results: dict) -> str:
                          f"{s['gauss_grad_full'] * 1e3:.3f} | {s['mad_full']:.4f} | {s['gauss_grad'] * 1e3:.3f} | "
                          f"{s['mad']:.4f} | {s['sad']:.2f} | {s['mse']:.4f} | {s['grad']:.2f} | {s['conn']:.2f} | "
                          f"{lat['model_ms']:.2f} | {lat['predict_ms']:.2f} |")
+    lines += ["", "**The example portrait** (`examples/astronaut.jpg`, not from EG1800): mean alpha over her face, "
+              "her suit and the backdrop", "", "| model | face | suit | backdrop |", "|---|---|---|---|"]
+    for name, r in results["models"].items():
+        e = r["example"]
+        lines.append(f"| {name} | {e['face']:.2f} | {e['suit']:.2f} | {e['backdrop']:.2f} |")
     return "\n".join(lines)
 
 
@@ -154,7 +170,7 @@ def main() -> None:
     timing = latencies(predictors, read_image(holdout[0][0]))
     for p in predictors:
         print(f"scoring {p.name} ...", flush=True)
-        results["models"][p.name] = {"info": p.info, "latency": timing[p.name],
+        results["models"][p.name] = {"info": p.info, "latency": timing[p.name], "example": example_regions(p),
                                      **{split: evaluate(p, pairs) for split, pairs in sets.items()}}
         for split in sets:
             row = results["models"][p.name][split]

@@ -39,6 +39,8 @@ def _add_train(sub) -> None:
                    help="reproduce the reference's double /255 in the compositional loss")
     p.add_argument("--ema-decay", type=float, default=0.0, help="EMA of the weights (0: off)")
     p.add_argument("--init-from", help="start a new run from this checkpoint's weights (not its optimizer)")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="batch norm uses and keeps its running statistics, as at inference (a last fine-tune)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--max-steps", type=int)
     length.add_argument("--epochs", type=float)

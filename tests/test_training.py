@@ -54,6 +54,20 @@ def test_resume_continues_exactly(synthetic_root, tmp_path):
     assert [s for s, _ in list_checkpoints(interrupted)] == [2, 4, 6]  # keep 3
 
 
+def test_freeze_bn_keeps_the_running_statistics_and_trains_the_rest(synthetic_root, tmp_path):
+    """--freeze-bn fine-tunes from a run: batch norm's running statistics stay exactly as they were, while its
+    scale and shift and every convolution still learn."""
+    train(config(synthetic_root, tmp_path / "first", max_steps=2))
+    train(config(synthetic_root, tmp_path / "frozen", max_steps=3, init_from=str(tmp_path / "first"),
+                 freeze_bn=True))
+    before = load_checkpoint(list_checkpoints(tmp_path / "first")[-1][1])["model"]
+    after = load_checkpoint(list_checkpoints(tmp_path / "frozen")[-1][1])["model"]
+    statistics = [name for name in before if name.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert statistics and all(torch.equal(before[name], after[name]) for name in statistics)
+    learnt = [name for name in before if name not in statistics]
+    assert sum(not torch.equal(before[name], after[name]) for name in learnt) > 0.9 * len(learnt)
+
+
 def _mmnet(*args: str) -> list[str]:
     return [sys.executable, "-m", "mmnet.cli", *args]
 

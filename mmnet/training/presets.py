@@ -46,14 +46,20 @@ PRESETS: dict[str, dict] = {
                               "composite_jitter": 0.3},
     # A fifth round from the fourth's 256² model: half figures (`--composite-stretch`: a head-and-shoulders
     # cut-out's lower rows stretched, so that the head is small against the body, as in everyday photos) and
-    # objects in front of people (`--composite-occlude`), with the fourth round's jitter; 128², then 256², then
-    # 128² from that 256² model.
+    # objects in front of people (`--composite-occlude`), with the fourth round's jitter: 128², 256², a
+    # frozen-BN 256² fine-tune (mmnet-1.0-256), then 128² from it and a frozen-BN 128² fine-tune (mmnet-1.0-128).
     "portrait_128_stretch": {**_PORTRAIT, **_STRETCH, "size": 128, "learning_rate": 5e-4, "warmup_steps": 50,
                              "max_steps": 2000},
     "portrait_256_stretch": {**_PORTRAIT, **_STRETCH, "size": 256, "learning_rate": 3e-4, "warmup_steps": 30,
                              "max_steps": 700, "ema_decay": 0.998},
     "portrait_128_stretch_from_256": {**_PORTRAIT, **_STRETCH, "size": 128, "learning_rate": 2e-4,
                                       "warmup_steps": 20, "max_steps": 800, "ema_decay": 0.998},
+    # Last, a short fine-tune of each with batch norm frozen (`--freeze-bn`): trained as it runs at inference,
+    # with the running statistics, not each batch's.
+    "portrait_256_freeze_bn": {**_PORTRAIT, **_STRETCH, "size": 256, "learning_rate": 1e-4, "warmup_steps": 20,
+                               "max_steps": 400, "ema_decay": 0.998, "freeze_bn": True},
+    "portrait_128_freeze_bn": {**_PORTRAIT, **_STRETCH, "size": 128, "learning_rate": 1e-4, "warmup_steps": 20,
+                               "max_steps": 300, "ema_decay": 0.998, "freeze_bn": True},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},

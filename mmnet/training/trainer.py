@@ -51,6 +51,7 @@ class TrainConfig:
     lambda_aux: float = 1.0
     original_comp_scale: bool = False
     ema_decay: float = 0.0  # 0: off (the reference's default); 0.999 is its --ema_decay
+    freeze_bn: bool = False  # batch norm normalises with its running statistics, as at inference, and keeps them
     init_from: str | None = None  # start a new run from these weights (e.g. a 128² run before 256²)
     max_steps: int | None = None
     epochs: float | None = None
@@ -113,6 +114,16 @@ def ema_with_warmup(decay: float):
                 a.copy_(c)
 
     return update
+
+
+def train_mode(model: nn.Module, freeze_bn: bool = False) -> None:
+    """Training mode; with `freeze_bn` every batch norm stays in eval mode: it normalises with its running
+    statistics, exactly as at inference, and no longer updates them (its scale and shift still learn)."""
+    model.train()
+    if freeze_bn:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -239,7 +250,7 @@ def train(config: TrainConfig) -> Path:
 
     log = _CsvLog(train_dir / "log.csv", step) if is_main else None
     progress = tqdm(total=total, initial=step, disable=not is_main, desc="train", unit="step", dynamic_ncols=True)
-    model.train()
+    train_mode(model, config.freeze_bn)
     started, window_start, window_images = time.time(), time.time(), 0
     batches = iter(loader)
     while step < total:
