@@ -27,8 +27,9 @@ def test_checksums(name):
         assert hashlib.sha256((weights_dir() / file).read_bytes()).hexdigest() == digest, file
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped models lose most of the astronaut's face (mean alpha 0.08 and "
-                   "0.01 there; docs/models.md): a known failure to fix by training, not by loosening this test")
+@pytest.mark.xfail(strict=True, reason="the shipped models lose most of the astronaut's face (mean alpha 0.11 with "
+                   "the default; docs/models.md says why): a known failure to fix by training, not by loosening "
+                   "this test")
 @pytest.mark.parametrize("name", SHIPPED)
 def test_mattes_the_example_portrait(name):
     alpha = mmnet.load(name).predict(ASTRONAUT)
