@@ -4,12 +4,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mmnet.cli import main, parse_args
 from mmnet.data.synthetic import make_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -100,7 +103,7 @@ def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
     result = subprocess.run(["bash", script, str(synthetic_root), str(tmp_path / "run"), "--max-steps", "1",
                              "--batch-size", "2", "--size", "64", "--num-workers", "0"],
                             capture_output=True, text=True, timeout=600,
-                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+                            cwd=str(ROOT))
     assert result.returncode == 0, result.stderr
     import torch
     state = torch.load(tmp_path / "run" / "checkpoint-00000001.pt", weights_only=False)
@@ -118,7 +121,7 @@ def test_chain_script_trains_each_preset_from_the_last(tmp_path, synthetic_root)
                              "portrait_128", "portrait_256_freeze_bn", "--", "--max-steps", "1", "--batch-size", "2",
                              "--size", "64", "--num-workers", "0", "--composite", "0"],
                             capture_output=True, text=True, timeout=600,
-                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+                            cwd=str(ROOT))
     assert result.returncode == 0, result.stderr
     assert f"starting from the weights of {run / '1-portrait_128'}" in result.stdout
     import torch

@@ -16,11 +16,10 @@ def cpu_name() -> str:
     """The CPU's model name, with its family and model numbers and the instruction sets of `_FEATURES` where
     /proc/cpuinfo says them: a virtual machine's name ("AMD EPYC") alone does not tell one host from another."""
     try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
-                      if ":" in line)
+        first_cpu = Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
     except OSError:
-        fields = {}
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+        first_cpu = []
+    fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in first_cpu if ":" in line)}
     name = fields.get("model name") or platform.processor() or platform.machine()
     details = [f"family {fields['cpu family']} model {fields['model']}"] if "cpu family" in fields else []
     flags = set(fields.get("flags", "").split())
