@@ -36,8 +36,8 @@ def test_checksums(name):
 def test_mattes_the_example_portrait(name):
     alpha = mmnet.load(name).predict(ASTRONAUT)
     assert alpha.shape == (512, 512)
-    mean = {name: alpha[top:bottom, left:right].mean() for name, (top, bottom, left, right) in REGIONS.items()
-           }
+    mean = {region: alpha[top:bottom, left:right].mean()
+            for region, (top, bottom, left, right) in REGIONS.items()}
     assert mean["face"] > 0.9
     assert mean["suit"] > 0.9
     assert mean["backdrop"] < 0.1
