@@ -31,7 +31,7 @@ SHARED = ROOT.parent / "shared" / "data"
 HOLDOUT_PERCENT = 10.0
 BEGIN, END = "<!-- model-card:begin -->", "<!-- model-card:end -->"
 EXAMPLE = ROOT / "examples" / "astronaut.jpg"  # 512×512
-EXAMPLE_REGIONS = ROOT / "examples" / "astronaut.regions.json"  # shared with tests/test_shipped.py
+EXAMPLE_REGIONS = json.loads((ROOT / "examples" / "astronaut.regions.json").read_text())  # as tests/test_shipped.py
 
 
 class Predictor:
@@ -82,9 +82,8 @@ def example_regions(predictor: Predictor) -> dict[str, float]:
     as for the metrics): a photo from outside EG1800, with a flag, a helmet and a model shuttle around her."""
     rgb = read_image(EXAMPLE)
     alpha = resize_alpha(np.asarray(predictor.predict(rgb), np.float32), *rgb.shape[:2])
-    regions = json.loads(EXAMPLE_REGIONS.read_text())
     return {name: float(alpha[top:bottom, left:right].mean())
-            for name, (top, bottom, left, right) in regions.items()}
+            for name, (top, bottom, left, right) in EXAMPLE_REGIONS.items()}
 
 
 def latencies(predictors: list[Predictor], rgb: np.ndarray, runs: int = 60, warmup: int = 10) -> dict:

@@ -95,15 +95,18 @@ def test_train_export_plot(tmp_path, synthetic_root):
     assert (train_dir / "training.png").stat().st_size > 1000
 
 
-def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
-    """The original's train script, shortened by a pass-through flag, runs with the preset's settings."""
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """A training script of scripts/ run from the repository root (they call the `mmnet` console script)."""
     if shutil.which("mmnet") is None:
         pytest.skip("the mmnet console script is not installed")
-    script = "scripts/train_mmnet_dm1.0_256.sh"
-    result = subprocess.run(["bash", script, str(synthetic_root), str(tmp_path / "run"), "--max-steps", "1",
-                             "--batch-size", "2", "--size", "64", "--num-workers", "0"],
-                            capture_output=True, text=True, timeout=600,
-                            cwd=str(ROOT))
+    return subprocess.run(["bash", f"scripts/{script}", *args], capture_output=True, text=True, timeout=600,
+                          cwd=str(ROOT))
+
+
+def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
+    """The original's train script, shortened by a pass-through flag, runs with the preset's settings."""
+    result = run_script("train_mmnet_dm1.0_256.sh", str(synthetic_root), str(tmp_path / "run"), "--max-steps", "1",
+                        "--batch-size", "2", "--size", "64", "--num-workers", "0")
     assert result.returncode == 0, result.stderr
     import torch
     state = torch.load(tmp_path / "run" / "checkpoint-00000001.pt", weights_only=False)
@@ -114,14 +117,10 @@ def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
 
 def test_chain_script_trains_each_preset_from_the_last(tmp_path, synthetic_root):
     """scripts/train_chain.sh: stage K in RUN/K-PRESET with its preset's settings, from the stage before."""
-    if shutil.which("mmnet") is None:
-        pytest.skip("the mmnet console script is not installed")
     run = tmp_path / "run"
-    result = subprocess.run(["bash", "scripts/train_chain.sh", str(synthetic_root), str(tmp_path), str(run), "-",
-                             "portrait_128", "portrait_256_freeze_bn", "--", "--max-steps", "1", "--batch-size", "2",
-                             "--size", "64", "--num-workers", "0", "--composite", "0"],
-                            capture_output=True, text=True, timeout=600,
-                            cwd=str(ROOT))
+    result = run_script("train_chain.sh", str(synthetic_root), str(tmp_path), str(run), "-", "portrait_128",
+                        "portrait_256_freeze_bn", "--", "--max-steps", "1", "--batch-size", "2", "--size", "64",
+                        "--num-workers", "0", "--composite", "0")
     assert result.returncode == 0, result.stderr
     assert f"starting from the weights of {run / '1-portrait_128'}" in result.stdout
     import torch
