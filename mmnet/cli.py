@@ -22,6 +22,8 @@ def _add_train(sub) -> None:
     p.add_argument("--preset", choices=sorted(_presets()), help="the original's script settings")
     p.add_argument("--dataset-path", required=True)
     p.add_argument("--dataset-split-name", default="train")
+    p.add_argument("--add-dataset", dest="add_datasets", action="append", default=[], metavar="PATH",
+                   help="another people set in the same layout, trained on together (repeatable; needs --composite)")
     p.add_argument("--train-dir", required=True, help="checkpoints and log.csv go here; resumes from it")
     _model_args(p)
     p.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (default: the model's)")
@@ -60,6 +62,8 @@ def _add_train(sub) -> None:
                    help="probability of a person in a composite made a half figure (lower body stretched)")
     p.add_argument("--composite-occlude", type=float, default=0.0,
                    help="probability of an object (a polygon of another background) in front of the people")
+    p.add_argument("--composite-scene", type=float, default=0.0,
+                   help="probability of a composite being a scene: up to 4 people, each 5-100%% of the height")
     p.add_argument("--backgrounds", help="folder of background photos (15%% held out for validation)")
     p.add_argument("--num-workers", type=int, default=2, help="data loading processes")
     p.add_argument("--threads", type=int, help="torch intra-op threads")

@@ -293,9 +293,9 @@ def test_occluder_covers_the_lower_person_and_the_alpha_follows():
 
 def test_composite_dataset_occludes_only_when_asked(small_set):
     dataset, foregrounds, backgrounds = small_set
-    plain = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0)
-    occluded = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0, p_occlude=1.0)
-    off = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0, p_occlude=0.0)
+    plain = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.0)
+    occluded = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.0, p_occlude=1.0)
+    off = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.0, p_occlude=0.0)
     differs = 0
     for seed in range(6):
         first, second = plain[(seed, seed)], off[(seed, seed)]
@@ -303,14 +303,14 @@ def test_composite_dataset_occludes_only_when_asked(small_set):
         differs += not np.array_equal(first[1], occluded[(seed, seed)][1])
     assert differs >= 3
     with pytest.raises(ValueError, match="p_occlude"):
-        CompositeDataset(dataset, backgrounds, foregrounds, p_occlude=1.5)
+        CompositeDataset([dataset], backgrounds, [foregrounds], p_occlude=1.5)
 
 
 def test_composite_dataset_draws_photos_of_every_aspect(small_set):
     """Composites stand for photos from 9:16 to 16:9: a person's width on the canvas, relative to its
     height, spans about the ratio of the two extremes (16/9)² ≈ 3.2."""
     dataset, foregrounds, backgrounds = small_set
-    composited = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.0)
+    composited = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.0)
     ratios = []
     for seed in range(60):
         alpha = composited[(0, seed)][1][0]
@@ -325,7 +325,7 @@ def test_composite_dataset_draws_photos_of_every_aspect(small_set):
 
 def test_composite_dataset_samples(small_set):
     dataset, foregrounds, backgrounds = small_set
-    composited = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.5)
+    composited = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.5)
     assert len(composited) == len(dataset)
     for seed in range(8):
         image, alpha = composited[(seed % len(dataset), seed)]
@@ -338,7 +338,7 @@ def test_composite_dataset_samples(small_set):
     base = [dataset[(i, 100 + i)] for i in range(len(dataset))]
     assert not any(np.array_equal(composited[(i, 100 + i)][1], base[i][1]) for i in range(len(dataset)))
 
-    untouched = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=0.0)
+    untouched = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=0.0)
     for i in range(len(dataset)):
         assert all(np.array_equal(a, b) for a, b in zip(untouched[(i, 100 + i)], base[i]))
 
@@ -346,7 +346,7 @@ def test_composite_dataset_samples(small_set):
 def test_composite_dataset_in_a_dataloader(small_set):
     torch = pytest.importorskip("torch")
     dataset, foregrounds, backgrounds = small_set
-    composited = CompositeDataset(dataset, backgrounds, foregrounds)
+    composited = CompositeDataset([dataset], backgrounds, [foregrounds])
     items = [(i % len(dataset), 1000 + i) for i in range(8)]
     copy = pickle.loads(pickle.dumps(composited))  # for spawned workers
     assert all(np.array_equal(a, b) for a, b in zip(copy[items[0]], composited[items[0]]))
@@ -362,7 +362,7 @@ def test_composite_dataset_in_a_dataloader(small_set):
 def test_composite_dataset_rejects_mismatched_foregrounds(small_set):
     dataset, foregrounds, backgrounds = small_set
     with pytest.raises(ValueError, match="expected uint8"):
-        CompositeDataset(dataset, backgrounds, foregrounds[:-1])
+        CompositeDataset([dataset], backgrounds, [foregrounds[:-1]])
 
 
 # ------------------------------------------------------------------------------------------ validation set
@@ -415,7 +415,7 @@ def test_real_portraits_contact_sheet(tmp_path):
     foregrounds = ForegroundCache(dataset, tmp_path / "cache", workers=1, progress=False).foregrounds
     backgrounds = load_backgrounds(tmp_path / "bg", 128, holdout_percent=0)
     assert len(backgrounds) == 3 and all(touches_bottom_edge(dataset.masks))
-    composited = CompositeDataset(dataset, backgrounds, foregrounds, p_composite=1.0, p_two=0.3)
+    composited = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.3)
     tiles = []
     for seed in range(12):
         image, alpha = composited[(seed % 3, seed)]

@@ -7,9 +7,11 @@ scaled, moved off-centre, flipped and tilted, and pasted onto a background photo
 - `estimate_foreground`: the foreground colours of a photo given its matte (pymatting's ML estimator).
 - `ForegroundCache`: those colours for every pair of a `MattingDataset`, computed once, kept on disk.
 - `load_backgrounds`: background photos, split into a training and a held-out part by file name.
-- `composite`: ONE resolution-agnostic function that places people on a background crop;
-  `jitter_photo` adds the photometric jitter.
-- `CompositeDataset`: training samples, composited or (1 − p_composite) the base dataset's own.
+- `composite`: ONE resolution-agnostic function that places people on a background crop, where a
+  `Placement` says (`PORTRAIT`: one or two people at 35–130 % of the height; `SCENE`: a group, each at
+  5–100 %, anywhere, cut by any edge); `jitter_photo` adds the photometric jitter.
+- `CompositeDataset`: training samples from one or more people sets (EG1800's busts, CCP's full figures),
+  composited or (1 − p_composite) the sets' own photos.
 - `build_composite_set`: a composited validation set on disk, in the original layout.
 
 Geometry: pixel coordinates are pixel centres (0 … n−1), as in `cv2.warpAffine`. People are warped
@@ -26,6 +28,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -41,10 +44,23 @@ from mmnet.files import atomic_write
 CACHE_VERSION = 1  # part of the foreground cache key: bump when the estimation changes
 DEFAULT_CACHE_DIR = Path("~/.cache/mmnet/foregrounds")
 
-# Placement of a person, as fractions of the canvas (see `composite`).
-SCALE_RANGE = (0.35, 1.3)  # the person's box height / canvas height, log-uniform: small figure … close-up
-CENTRE_X_RANGE = (0.05, 0.95)  # the box centre / canvas width: off-centre, partly out at the sides
-CENTRE_Y_RANGE = (0.25, 0.75)  # the box centre / canvas height, for people not cut by their photo's bottom
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where people go on the canvas, as fractions of it (see `composite`)."""
+
+    scale: tuple[float, float]  # the person's box height / canvas height, log-uniform
+    centre_x: tuple[float, float]  # the box centre / canvas width
+    centre_y: tuple[float, float]  # the box centre / canvas height, for people not cut by their photo's bottom
+
+
+# One or two people, small figure … close-up, off-centre and partly out at the sides.
+PORTRAIT = Placement(scale=(0.35, 1.3), centre_x=(0.05, 0.95), centre_y=(0.25, 0.75))
+# Everyday scenes: pedestrians down to 5 % of the height, anywhere, cut by any edge (a box centre on an edge
+# cuts half of the person away).
+SCENE = Placement(scale=(0.05, 1.0), centre_x=(0.0, 1.0), centre_y=(0.15, 0.95))
+SCENE_MAX_PEOPLE, SCENE_P_MORE = 4, 0.5  # a scene holds 1 + Geometric(SCENE_P_MORE) people, at most this many
 MAX_DROP = 0.25  # cut edge placed up to this × box height below the canvas's bottom edge
 BOX_THRESHOLD = 0.1  # alpha above which a pixel counts for the person's box and cut edge
 PRESHRINK_BELOW = 0.75  # scales below this first shrink the cut-out with INTER_AREA (no aliasing)
@@ -237,7 +253,8 @@ def touches_bottom_edge(alpha_u8: np.ndarray) -> np.ndarray | bool:
 
 def composite(rng: np.random.Generator, people: Sequence[Person], background: np.ndarray, out_h: int, out_w: int,
               *, touches_bottom: Sequence[bool], aspect: float | None = None,
-              pixel_aspects: Sequence[float] | None = None, stretch: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+              pixel_aspects: Sequence[float] | None = None, stretch: float = 0.0,
+              placement: Placement = PORTRAIT) -> tuple[np.ndarray, np.ndarray]:
     """`people` (back to front) placed on a random crop of `background` (uint8 RGB, any size) resized
     to out_h×out_w. Returns (float32 out_h×out_w×3 image in [0, 1], float32 out_h×out_w alpha).
 
@@ -246,10 +263,10 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     the width / height of what one pixel of its arrays shows (default 1; a 600×800 photo cached at S×S: 0.75),
     so that people keep their natural proportions in that photo.
 
-    Each person: box height SCALE_RANGE × out_h (log-uniform), box centre at CENTRE_X_RANGE × out_w,
+    Each person: box height `placement.scale` × out_h (log-uniform), box centre at `placement.centre_x` × out_w,
     flipped with p = 0.5, rotated by U(±15°). When `touches_bottom` (the matte is cut by its photo's
     bottom edge) the whole cut edge lands on or below the canvas's bottom row, a further U(0, MAX_DROP)
-    × box height down; otherwise the box centre is at CENTRE_Y_RANGE × out_h. With p = `stretch` a person cut
+    × box height down; otherwise the box centre is at `placement.centre_y` × out_h. With p = `stretch` a person cut
     by the bottom edge is first made a half figure (`stretch_body`); stretch = 0 draws no random numbers for it.
     Then image = fg·a + image·(1 − a) for each, and alpha = 1 − Π(1 − a_i).
     """
@@ -264,7 +281,8 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     image = _background_crop(rng, background, out_h, out_w, aspect)
     keep = np.ones((out_h, out_w), np.float32)  # Π(1 − a_i)
     for (foreground, alpha), bottom, pixel_aspect in zip(people, touches_bottom, pixel_aspects):
-        placed = _place_person(rng, foreground, alpha, out_h, out_w, bool(bottom), pixel_aspect, squash, stretch)
+        placed = _place_person(rng, foreground, alpha, out_h, out_w, bool(bottom), pixel_aspect, squash, stretch,
+                               placement)
         if placed is None:
             continue
         coverage = placed[..., 3]
@@ -298,7 +316,7 @@ def _background_crop(rng: np.random.Generator, background: np.ndarray, out_h: in
 
 def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.ndarray, out_h: int, out_w: int,
                   touches_bottom: bool, pixel_aspect: float = 1.0, squash: float = 1.0,
-                  stretch: float = 0.0) -> np.ndarray | None:
+                  stretch: float = 0.0, placement: Placement = PORTRAIT) -> np.ndarray | None:
     """The person warped onto the canvas as premultiplied float32 out_h×out_w×4 (RGB·a, a), or None
     for an empty matte. A source pixel shows `pixel_aspect` (width / height); the canvas shows natural
     x scaled by `squash` relative to y; with p = `stretch` (if `touches_bottom`) the person is first made a
@@ -306,9 +324,9 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
     if foreground.ndim != 3 or foreground.shape[2] != 3 or alpha.shape != foreground.shape[:2]:
         raise ValueError(f"a person needs an h×w×3 foreground and an h×w alpha, got {foreground.shape} "
                          f"and {alpha.shape}")
-    box_height = out_h * math.exp(rng.uniform(*np.log(SCALE_RANGE)))
-    centre_x = out_w * rng.uniform(*CENTRE_X_RANGE)
-    centre_y = out_h * rng.uniform(*CENTRE_Y_RANGE)
+    box_height = out_h * math.exp(rng.uniform(*np.log(placement.scale)))
+    centre_x = out_w * rng.uniform(*placement.centre_x)
+    centre_y = out_h * rng.uniform(*placement.centre_y)
     drop = box_height * rng.uniform(0, MAX_DROP)
     flip = rng.random() < 0.5
     angle = math.radians(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG))
@@ -425,54 +443,86 @@ def jitter_photo(rng: np.random.Generator, image: np.ndarray, strength: float = 
 # ------------------------------------------------------------------------------------------ training set
 
 class CompositeDataset:
-    """Training samples: with p = `p_composite` pair `index` (and with p = `p_two` a second random
-    pair) composited onto a random background, in a photo of a random aspect in PHOTO_ASPECT_RANGE
-    squashed to the base's S×S, with `jitter_photo`; otherwise the base dataset's own reference-augmented
-    sample `base[(index, seed)]`. With p = `p_stretch` each person cut by the bottom edge becomes a half figure
-    (`stretch_body`); with p = `p_occlude` an object is put in front of the people (`occlude`).
+    """Training samples from one or more people sets `bases` (each a `MattingDataset` with its foreground
+    colours in `foregrounds`), indexed one set after the other. Item `index`, with p = 1 − `p_composite`,
+    is its set's own reference-augmented sample `base[(index, seed)]`; otherwise it is composited onto a
+    random background, in a photo of a random aspect in PHOTO_ASPECT_RANGE squashed to S×S, with
+    `jitter_photo`:
+    - with p = `p_scene` as a scene (`SCENE` placement): with 1 + Geometric(SCENE_P_MORE) people in all, at
+      most SCENE_MAX_PEOPLE, the others drawn from every set;
+    - else as a portrait (`PORTRAIT` placement), with p = `p_two` a second person.
+    With p = `p_stretch` each person cut by the bottom edge becomes a half figure (`stretch_body`); with
+    p = `p_occlude` an object is put in front of the people (`occlude`). A probability of 0 draws no random
+    numbers, so that the samples of the other options stay as they were.
 
     `dataset[(index, seed)]` -> (float32 3×S×S image in [0, 1], float32 1×S×S alpha), a function of the
     seed, as `MattingDataset`. Holds only numpy arrays: cheap for forked DataLoader workers.
     """
 
-    def __init__(self, base: MattingDataset, backgrounds: Sequence[np.ndarray], foregrounds: np.ndarray, *,
-                 p_composite: float = 0.7, p_two: float = 0.25, jitter: float = JITTER_STRENGTH,
-                 p_stretch: float = 0.0, p_occlude: float = 0.0) -> None:
-        if foregrounds.shape != base.images.shape or foregrounds.dtype != np.uint8:
-            raise ValueError(f"foregrounds are {foregrounds.dtype} {foregrounds.shape}, expected uint8 "
-                             f"{base.images.shape} like the images of {base.root / base.split}")
+    def __init__(self, bases: Sequence[MattingDataset], backgrounds: Sequence[np.ndarray],
+                 foregrounds: Sequence[np.ndarray], *, p_composite: float = 0.7, p_two: float = 0.25,
+                 jitter: float = JITTER_STRENGTH, p_stretch: float = 0.0, p_occlude: float = 0.0,
+                 p_scene: float = 0.0) -> None:
+        bases, foregrounds = list(bases), list(foregrounds)
+        if not bases or len(foregrounds) != len(bases):
+            raise ValueError(f"CompositeDataset needs one foreground array per people set, got {len(bases)} "
+                             f"sets and {len(foregrounds)} arrays")
+        for base, colours in zip(bases, foregrounds):
+            if colours.shape != base.images.shape or colours.dtype != np.uint8:
+                raise ValueError(f"foregrounds are {colours.dtype} {colours.shape}, expected uint8 "
+                                 f"{base.images.shape} like the images of {base.root / base.split}")
+        if len({base.size for base in bases}) != 1:
+            raise ValueError(f"people sets of different sizes: {[base.size for base in bases]}")
         if not backgrounds:
             raise ValueError("CompositeDataset needs at least one background")
         for name, p in (("p_composite", p_composite), ("p_two", p_two), ("p_stretch", p_stretch),
-                        ("p_occlude", p_occlude)):
+                        ("p_occlude", p_occlude), ("p_scene", p_scene)):
             if not 0 <= p <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
-        self.base, self.backgrounds, self.foregrounds = base, list(backgrounds), foregrounds
+        self.bases, self.backgrounds, self.foregrounds = bases, list(backgrounds), foregrounds
+        self.size = bases[0].size
         self.p_composite, self.p_two, self.jitter = p_composite, p_two, jitter
-        self.p_stretch, self.p_occlude = p_stretch, p_occlude
-        self.touches_bottom = touches_bottom_edge(base.masks)
+        self.p_stretch, self.p_occlude, self.p_scene = p_stretch, p_occlude, p_scene
+        self.touches_bottom = [touches_bottom_edge(base.masks) for base in bases]
+        self.offsets = np.cumsum([0] + [len(base) for base in bases])
 
     def __len__(self) -> int:
-        return len(self.base)
+        return int(self.offsets[-1])
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        """(set, index within it) of item `index`."""
+        which = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return which, index - int(self.offsets[which])
+
+    def _person(self, index: int) -> tuple[Person, bool, float]:
+        which, local = self._locate(index)
+        base = self.bases[which]
+        person = (self.foregrounds[which][local].astype(np.float32) * np.float32(1 / 255),
+                  base.masks[local].astype(np.float32) * np.float32(1 / 255))
+        return person, bool(self.touches_bottom[which][local]), float(base.aspects[local])
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         index, seed = parse_item(item, len(self))
         # A stream of its own: base[(index, seed)] draws from default_rng(seed).
         rng = np.random.default_rng(None if seed is None else [seed, 1])
         if rng.random() >= self.p_composite:
-            return self.base[(index, seed)] if seed is not None else self.base[index]
+            which, local = self._locate(index)
+            base = self.bases[which]
+            return base[(local, seed)] if seed is not None else base[local]
+        scene = self.p_scene > 0 and rng.random() < self.p_scene  # no draw when off: seeds keep their samples
         chosen = [index]
-        if len(self) > 1 and rng.random() < self.p_two:
+        if scene:
+            while len(chosen) < SCENE_MAX_PEOPLE and rng.random() < SCENE_P_MORE:
+                chosen.append(int(rng.integers(0, len(self))))
+        elif len(self) > 1 and rng.random() < self.p_two:
             other = int(rng.integers(0, len(self) - 1))
             chosen.insert(int(rng.integers(0, 2)), other + (other >= index))  # in front or behind
-        people = [(self.foregrounds[i].astype(np.float32) * np.float32(1 / 255),
-                   self.base.masks[i].astype(np.float32) * np.float32(1 / 255)) for i in chosen]
+        people, bottoms, pixel_aspects = zip(*(self._person(i) for i in chosen))
         background = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
         aspect = math.exp(rng.uniform(*np.log(PHOTO_ASPECT_RANGE)))
-        size = self.base.size
-        image, alpha = composite(rng, people, background, size, size, aspect=aspect,
-                                 touches_bottom=[bool(self.touches_bottom[i]) for i in chosen],
-                                 pixel_aspects=[float(self.base.aspects[i]) for i in chosen], stretch=self.p_stretch)
+        image, alpha = composite(rng, people, background, self.size, self.size, aspect=aspect,
+                                 touches_bottom=bottoms, pixel_aspects=pixel_aspects, stretch=self.p_stretch,
+                                 placement=SCENE if scene else PORTRAIT)
         if self.p_occlude > 0 and rng.random() < self.p_occlude:  # no draw when off: seeds keep their samples
             texture = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
             image, alpha = occlude(rng, image, alpha, texture)
@@ -486,20 +536,25 @@ class _Builder:
     """Writes the composites of one build (see `build_composite_set`); one per worker process."""
 
     def __init__(self, pairs: dict[str, tuple[Path, Path]], backgrounds: list[np.ndarray], out_dir: Path,
-                 seed: int, height: int, width: int, p_two: float) -> None:
+                 seed: int, height: int, width: int, p_two: float, scene: bool) -> None:
         self.pairs, self.stems, self.backgrounds = pairs, sorted(pairs), backgrounds
         self.out_dir, self.seed, self.height, self.width, self.p_two = out_dir, seed, height, width, p_two
+        self.scene = scene
 
     def __call__(self, task: tuple[str, int, str]) -> None:
         stem, copy, name = task
         rng = np.random.default_rng([self.seed, _stem_hash(stem), copy])
         chosen = [stem]
-        if len(self.stems) > 1 and rng.random() < self.p_two:
-            others = [other for other in self.stems if other != stem]
+        others = [other for other in self.stems if other != stem]
+        if self.scene:
+            while others and len(chosen) < SCENE_MAX_PEOPLE and rng.random() < SCENE_P_MORE:
+                chosen.append(others[int(rng.integers(0, len(others)))])
+        elif others and rng.random() < self.p_two:
             chosen.insert(int(rng.integers(0, 2)), others[int(rng.integers(0, len(others)))])
         people, bottoms = zip(*(self._person(other) for other in chosen))
         background = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
-        image, alpha = composite(rng, people, background, self.height, self.width, touches_bottom=bottoms)
+        image, alpha = composite(rng, people, background, self.height, self.width, touches_bottom=bottoms,
+                                 placement=SCENE if self.scene else PORTRAIT)
         image = jitter_photo(rng, image)
         image_u8 = np.round(image * 255).astype(np.uint8)
         alpha_u8 = np.round(alpha * 255).astype(np.uint8)
@@ -529,24 +584,31 @@ def _run_builder(task: tuple[str, int, str]) -> None:
     _BUILDER(task)
 
 
-def build_composite_set(dataset_root: str | Path, split: str, holdout_percent: float,
+def build_composite_set(dataset_roots: str | Path | Sequence[str | Path], split: str, holdout_percent: float,
                         backgrounds_folder: str | Path, out_root: str | Path, *, seed: int = 0, height: int = 800,
                         width: int = 600, per_image: int = 1, workers: int = 2, p_two: float = 0.25,
-                        progress: bool = True) -> Path:
-    """The composited validation set: for every held-out pair of `<dataset_root>/<split>`, `per_image`
-    composites at height×width (foreground estimated at the photo's full resolution) onto the held-out
-    backgrounds, with a second held-out person with p = `p_two`; each a function of (seed, stem, copy)
-    only. Writes `<out_root>/<split>/image/<name>.jpg` and `mask/<name>.png` (name = stem, or
-    `<stem>_<k>` when per_image > 1) atomically, skipping those already present. Returns the split folder.
+                        scene: bool = False, progress: bool = True) -> Path:
+    """A composited validation set: for every held-out pair of `<root>/<split>` of each dataset root,
+    `per_image` composites at height×width (foreground estimated at the photo's full resolution) onto the
+    held-out backgrounds, each a function of (seed, name, copy) only: as a portrait (`PORTRAIT` placement,
+    a second held-out person with p = `p_two`) or with `scene` as a scene (`SCENE` placement, a group of
+    held-out people from every root). Writes `<out_root>/<split>/image/<name>.jpg` and `mask/<name>.png`
+    atomically, skipping those already present; name = the stem (`<root folder>-<stem>` for several roots),
+    `_<k>` appended when per_image > 1. Returns the split folder.
     """
     if per_image < 1:
         raise ValueError(f"per_image must be at least 1, got {per_image}")
-    pairs = select(find_pairs(dataset_root, split), holdout_percent, True)
-    if not pairs:
-        raise DatasetError(f"{Path(dataset_root) / split}: the held-out part of a {holdout_percent:g}% hold-out is empty")
+    roots = [Path(dataset_roots)] if isinstance(dataset_roots, (str, Path)) else [Path(r) for r in dataset_roots]
+    pairs = {}
+    for root in roots:
+        held = select(find_pairs(root, split), holdout_percent, True)
+        if not held:
+            raise DatasetError(f"{root / split}: the held-out part of a {holdout_percent:g}% hold-out is empty")
+        prefix = f"{root.name}-" if len(roots) > 1 else ""
+        pairs.update({f"{prefix}{pair.stem}": (pair.image, pair.mask) for pair in held})
     out_dir = Path(out_root) / split
-    tasks = [(pair.stem, copy, pair.stem if per_image == 1 else f"{pair.stem}_{copy}")
-             for pair in pairs for copy in range(per_image)]
+    tasks = [(stem, copy, stem if per_image == 1 else f"{stem}_{copy}") for stem in sorted(pairs)
+             for copy in range(per_image)]
     tasks = [task for task in tasks if not ((out_dir / "image" / f"{task[2]}.jpg").is_file()
                                             and (out_dir / "mask" / f"{task[2]}.png").is_file())]
     if not tasks:
@@ -554,8 +616,7 @@ def build_composite_set(dataset_root: str | Path, split: str, holdout_percent: f
     for folder in ("image", "mask"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     backgrounds = load_backgrounds(backgrounds_folder, min(height, width), holdout_percent, holdout=True)
-    builder = _Builder({pair.stem: (pair.image, pair.mask) for pair in pairs}, backgrounds, out_dir, seed,
-                       height, width, p_two)
+    builder = _Builder(pairs, backgrounds, out_dir, seed, height, width, p_two, scene)
     bar = dict(total=len(tasks), disable=not progress, desc=f"composite {split}", unit="image")
     if workers <= 1:
         for _ in tqdm(map(builder, tasks), **bar):

@@ -22,6 +22,9 @@ _PORTRAIT = {
 _STRETCH = {"composite": 0.6, "composite_stretch": 0.5, "composite_occlude": 0.4, "color_jitter": 0.3,
             "composite_jitter": 0.3}
 
+# Everyday photos: 70 % composites, half of them scenes; fewer occluders (a scene's small people would vanish).
+_SCENES = {**_STRETCH, "composite": 0.7, "composite_scene": 0.5, "composite_occlude": 0.3}
+
 PRESETS: dict[str, dict] = {
     "portrait_128": {**_PORTRAIT, "size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 2200},
     "portrait_256": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50, "max_steps": 700,
@@ -64,6 +67,20 @@ PRESETS: dict[str, dict] = {
     # MAD): twice as many 128² steps, then the fifth round's last four stages.
     "portrait_128_long": {**_PORTRAIT, **_STRETCH, "size": 128, "learning_rate": 5e-4, "warmup_steps": 50,
                           "max_steps": 4000},
+    # A seventh round from the sixth's 256² model (everyday photos, docs/models.md): EG1800's busts and CCP's full
+    # figures (`--add-dataset`) together, as they are, composited as portraits, and composited as scenes
+    # (`--composite-scene`: groups of up to 4 people, each 5-100 % of the height, cut by any edge). Then 256², a
+    # frozen-BN 256² fine-tune (mmnet-1.0-256), 128² from it and a frozen-BN 128² fine-tune (mmnet-1.0-128).
+    "scenes_128": {**_PORTRAIT, **_SCENES, "size": 128, "learning_rate": 5e-4, "warmup_steps": 50,
+                   "max_steps": 2400},
+    "scenes_256": {**_PORTRAIT, **_SCENES, "size": 256, "learning_rate": 3e-4, "warmup_steps": 30, "max_steps": 600,
+                   "ema_decay": 0.998},
+    "scenes_256_freeze_bn": {**_PORTRAIT, **_SCENES, "size": 256, "learning_rate": 1e-4, "warmup_steps": 20,
+                             "max_steps": 250, "ema_decay": 0.998, "freeze_bn": True},
+    "scenes_128_from_256": {**_PORTRAIT, **_SCENES, "size": 128, "learning_rate": 2e-4, "warmup_steps": 20,
+                            "max_steps": 600, "ema_decay": 0.998},
+    "scenes_128_freeze_bn": {**_PORTRAIT, **_SCENES, "size": 128, "learning_rate": 1e-4, "warmup_steps": 20,
+                             "max_steps": 200, "ema_decay": 0.998, "freeze_bn": True},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},

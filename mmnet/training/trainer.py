@@ -31,6 +31,7 @@ class TrainConfig:
     dataset_path: str
     train_dir: str
     dataset_split_name: str = "train"
+    add_datasets: list[str] = dataclasses.field(default_factory=list)  # more people sets, same layout and split
     model: str = "mmnet"
     width_multiplier: float = 1.0
     depth_multiplier: float = 1.0
@@ -66,6 +67,7 @@ class TrainConfig:
     composite_jitter: float = 0.15  # photometric jitter strength of a composite (mmnet.data.composite)
     composite_stretch: float = 0.0  # probability of a person in a composite made a half figure (stretch_body)
     composite_occlude: float = 0.0  # probability of an object in front of the people of a composite (occlude)
+    composite_scene: float = 0.0  # probability of a composite being a scene: a group, down to 5 % of the height
     backgrounds: str | None = None  # folder of background photos for --composite
     num_workers: int = 2
     threads: int | None = None
@@ -138,16 +140,26 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
 
 
-def _composite(config: TrainConfig, base: MattingDataset, progress: bool):
-    """Wrap the training set so that people are composited onto the training part of the backgrounds."""
+def _training_set(config: TrainConfig, progress: bool):
+    """The training part of `dataset_path` (and of each of `add_datasets`), composited onto the training part
+    of the backgrounds when `composite` > 0."""
+    roots = [config.dataset_path, *config.add_datasets]
+    bases = [MattingDataset(root, config.dataset_split_name, config.size, augment=True,
+                            holdout_percent=config.val_holdout, holdout=False, color_jitter=config.color_jitter,
+                            progress=progress) for root in roots]
+    if config.composite <= 0:
+        if len(bases) > 1:
+            raise ValueError("--add-dataset needs --composite > 0 (the people sets are mixed by compositing)")
+        return bases[0]
     from mmnet.data.composite import CompositeDataset, ForegroundCache, load_backgrounds
     if not config.backgrounds:
         raise ValueError("--composite needs --backgrounds FOLDER")
-    foregrounds = ForegroundCache(base, progress=progress).foregrounds
+    foregrounds = [ForegroundCache(base, progress=progress).foregrounds for base in bases]
     backgrounds = load_backgrounds(config.backgrounds, config.size, holdout=False)
-    return CompositeDataset(base, backgrounds, foregrounds, p_composite=config.composite,
+    return CompositeDataset(bases, backgrounds, foregrounds, p_composite=config.composite,
                             p_two=config.composite_two, jitter=config.composite_jitter,
-                            p_stretch=config.composite_stretch, p_occlude=config.composite_occlude)
+                            p_stretch=config.composite_stretch, p_occlude=config.composite_occlude,
+                            p_scene=config.composite_scene)
 
 
 def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
@@ -195,11 +207,7 @@ def train(config: TrainConfig) -> Path:
     train_dir = Path(config.train_dir)
     torch.manual_seed(config.seed)
 
-    dataset = MattingDataset(config.dataset_path, config.dataset_split_name, config.size, augment=True,
-                             holdout_percent=config.val_holdout, holdout=False,
-                             color_jitter=config.color_jitter, progress=is_main)
-    if config.composite > 0:
-        dataset = _composite(config, dataset, progress=is_main)
+    dataset = _training_set(config, progress=is_main)
     total = config.total_steps(len(dataset), world_size)
 
     model = create(config.model, **config.model_kwargs()).to(device)
