@@ -3,10 +3,17 @@ segmenter, scored by the same code on the same images, with latency on this mach
 
     python benchmarks/model_card.py [--models mmnet-1.0-256 ...] [--threads 2]
 
-Data: the 10 % validation hold-out of ../shared/data/eg1800/train (never trained on) and two composited
-validation sets built from it onto the held-out 15 % of ../shared/data/backgrounds, one of 600×800 (W×H)
-portrait photos and one of 800×600 landscape photos (cached under ~/.cache/mmnet). Writes benchmarks/results/model_card.json and the tables between the markers of
-docs/models.md.
+Data, each part never trained on (cached under ~/.cache/mmnet):
+- the 10 % validation hold-out of ../shared/data/eg1800/train, centred portraits;
+- the 10 % hold-out of ../shared/data/ccp/train, street photos of full figures, as they are, with mattes made
+  by `mmnet prepare-alpha` from their person masks (made here on the first run);
+- composited sets on the held-out 15 % of ../shared/data/backgrounds: EG1800's held-out people as portraits,
+  600×800 (W×H) and 800×600; and scenes of the held-out people of both sets (groups of up to 4, each 5-100 %
+  of the height, cut by any edge), 600×800 and 800×600;
+- the example portrait's face, suit and backdrop.
+MediaPipe's selfie segmenter runs its general model on portrait and square photos and its landscape model on
+landscape ones, as its users would. Writes benchmarks/results/model_card.json and the tables between the
+markers of docs/models.md.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from mmnet.data.composite import build_composite_set
+from mmnet.data.prepare_alpha import prepare_alpha
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.io import read_image, read_mask
 from mmnet.evaluation.metrics import METRIC_NAMES, MetricMean, resize_alpha, score
@@ -54,8 +62,9 @@ def mmnet_predictor(name: str, threads: int) -> Predictor:
     from mmnet.runtime.weights import read_manifest, weights_dir
 
     model = mmnet.load(name, threads=threads)
-    entry = read_manifest()["models"][name]
-    state = torch.load(weights_dir() / entry["checkpoint"], map_location="cpu", weights_only=False)
+    shipped = read_manifest()["models"]
+    checkpoint = weights_dir() / shipped[name]["checkpoint"] if name in shipped else Path(name)  # or a .pt
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     net = create(state["model_name"], **state["model_kwargs"])
     info = {"params": count_parameters(net)["params"], "macs": count_macs(net, state["size"]),
             "size": state["size"], "runtime": f"{model.backend.name} (fp32)"}
@@ -63,11 +72,31 @@ def mmnet_predictor(name: str, threads: int) -> Predictor:
 
 
 def mediapipe_predictor(threads: int) -> Predictor:
+    """The general model (256×256) for portrait and square photos, the landscape model (144×256) for wider ones."""
     from mmnet.peers.mediapipe import MediaPipeSelfie, fetch_selfie_model
 
-    peer = MediaPipeSelfie(fetch_selfie_model(), threads=threads)
+    general = MediaPipeSelfie(fetch_selfie_model(), threads=threads)
+    landscape = MediaPipeSelfie(fetch_selfie_model(landscape=True), threads=threads)
+
+    def prepare(rgb: np.ndarray) -> tuple[MediaPipeSelfie, np.ndarray]:
+        peer = landscape if rgb.shape[1] > rgb.shape[0] else general
+        return peer, peer.prepare(rgb)
+
     info = {"params": None, "macs": None, "size": 256, "runtime": "LiteRT (fp32)"}
-    return Predictor("mediapipe-selfie", peer.prepare, peer.run_prepared, lambda out: np.asarray(out), info)
+    return Predictor("mediapipe-selfie", prepare, lambda prepared: prepared[0].run_prepared(prepared[1]),
+                     lambda out: np.asarray(out), info)
+
+
+def ccp_dataset(root: Path, ccp: Path) -> Path:
+    """`root` in the original layout for ../shared/data/ccp: its photos linked, its mattes made from its
+    person masks by `mmnet prepare-alpha` (about 5 min the first time, all 1003)."""
+    (root / "train").mkdir(parents=True, exist_ok=True)
+    if not (root / "train" / "image").exists():
+        (root / "train" / "image").symlink_to((ccp / "train" / "image").resolve())
+    summary = prepare_alpha(ccp / "train" / "image", ccp / "train" / "seg", root / "train" / "mask")
+    if summary.failed:
+        raise SystemExit(f"prepare-alpha failed on CCP:\n  {summary.report()}")
+    return root
 
 
 def evaluate(predictor: Predictor, pairs: list[tuple[Path, Path]]) -> dict[str, float]:
@@ -114,9 +143,14 @@ def markdown(results: dict) -> str:
              "network's alpha upsampled bilinearly to the photo), GAUSS_GRAD ×1e-3; DIM SAD, Grad and Conn "
              "/1000 at 800×600; person IoU at alpha > 0.5. Latency: batch 1, the model call alone and "
              "`predict` of a 600×800 photo at network resolution (input prepared, model run, output read)."]
-    titles = {"holdout": f"EG1800 validation hold-out ({results['counts']['holdout']} portraits)",
-              "composite": f"Composited validation set ({results['counts']['composite']} portrait photos, 600×800)",
-              "landscape": f"Composited landscape set ({results['counts']['landscape']} landscape photos, 800×600)"}
+    counts = results["counts"]
+    titles = {"holdout": f"EG1800 validation hold-out ({counts['holdout']} portraits)",
+              "ccp": f"CCP hold-out ({counts['ccp']} street photos of full figures, 550×832, as they are)",
+              "scenes": f"Scenes ({counts['scenes']} portrait photos, 600×800: held-out people of both sets, "
+                        "alone or in groups, 5-100 % of the height, on held-out backgrounds)",
+              "scenes_landscape": f"Scenes, landscape ({counts['scenes_landscape']} photos, 800×600)",
+              "composite": f"Composited portraits ({counts['composite']} portrait photos, 600×800)",
+              "landscape": f"Composited portraits, landscape ({counts['landscape']} photos, 800×600)"}
     for split, title in titles.items():
         lines += ["", f"**{title}**", "",
                   "| model | input | params | MACs | IoU | GAUSS_GRAD 800×600 | MAD 800×600 | GAUSS_GRAD net | "
@@ -140,12 +174,16 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", help="shipped model names (default: all)")
+    parser.add_argument("--models", nargs="+", help="shipped model names or checkpoints (default: all shipped)")
     parser.add_argument("--dataset", type=Path, default=SHARED / "eg1800")
     parser.add_argument("--backgrounds", type=Path, default=SHARED / "backgrounds")
     parser.add_argument("--composite-root", type=Path, default=Path("~/.cache/mmnet/composite-val").expanduser())
     parser.add_argument("--landscape-root", type=Path,
                         default=Path("~/.cache/mmnet/composite-val-landscape").expanduser())
+    parser.add_argument("--ccp", type=Path, default=SHARED / "ccp")
+    parser.add_argument("--ccp-root", type=Path, default=Path("~/.cache/mmnet/ccp").expanduser(),
+                        help="the CCP photos with mattes, in the original layout (made here when missing)")
+    parser.add_argument("--scenes-root", type=Path, default=Path("~/.cache/mmnet/scenes-val").expanduser())
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="leave MediaPipe out")
     parser.add_argument("--card", type=Path, default=ROOT / "docs" / "models.md")
@@ -154,11 +192,16 @@ def main() -> None:
     from mmnet.runtime.weights import read_manifest
     names = args.models or sorted(read_manifest()["models"])
     holdout = [(p.image, p.mask) for p in select(find_pairs(args.dataset, "train"), HOLDOUT_PERCENT, True)]
-    sets = {"holdout": holdout}
-    for split, root, height, width, seed in (("composite", args.composite_root, 800, 600, 0),
-                                             ("landscape", args.landscape_root, 600, 800, 1)):
-        folder = build_composite_set(args.dataset, "train", HOLDOUT_PERCENT, args.backgrounds, root,
-                                     height=height, width=width, seed=seed)
+    ccp = ccp_dataset(args.ccp_root, args.ccp)
+    sets = {"holdout": holdout,
+            "ccp": [(p.image, p.mask) for p in select(find_pairs(ccp, "train"), HOLDOUT_PERCENT, True)]}
+    for split, roots, out, height, width, seed, scene in (
+            ("scenes", [args.dataset, ccp], args.scenes_root / "portrait", 800, 600, 2, True),
+            ("scenes_landscape", [args.dataset, ccp], args.scenes_root / "landscape", 600, 800, 3, True),
+            ("composite", args.dataset, args.composite_root, 800, 600, 0, False),
+            ("landscape", args.dataset, args.landscape_root, 600, 800, 1, False)):
+        folder = build_composite_set(roots, "train", HOLDOUT_PERCENT, args.backgrounds, out, height=height,
+                                     width=width, seed=seed, scene=scene)
         sets[split] = [(p.image, p.mask) for p in find_pairs(folder.parent, folder.name)]
     predictors = [mmnet_predictor(name, args.threads) for name in names]
     if not args.no_peer:

@@ -424,3 +424,87 @@ def test_real_portraits_contact_sheet(tmp_path):
     rows = [np.hstack(tiles[i:i + 3]) for i in range(0, 12, 3)]
     sheet = np.round(np.vstack(rows) * 255).astype(np.uint8)
     assert cv2.imwrite(str(tmp_path / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+# ------------------------------------------------------------------------------------------ scenes
+
+def test_scene_placement_spans_pedestrians_to_close_ups_cut_by_any_edge():
+    """SCENE puts a full figure anywhere from 5 % of the height (a pedestrian) to the whole height, and cuts
+    people by every edge of the frame; PORTRAIT never makes them that small."""
+    fg, alpha = blob()
+    heights, cut = {"scene": [], "portrait": []}, set()
+    for seed in range(200):
+        for name, placement in (("scene", comp.SCENE), ("portrait", comp.PORTRAIT)):
+            total = composite(np.random.default_rng(seed), [(fg, alpha)], plain_background(), 200, 200,
+                              touches_bottom=[False], placement=placement)[1]
+            rows, cols = np.flatnonzero((total > 0.5).any(axis=1)), np.flatnonzero((total > 0.5).any(axis=0))
+            if rows.size == 0:
+                continue
+            heights[name].append((rows[-1] - rows[0] + 1) / 200)
+            if name == "scene":
+                cut.update(edge for edge, touches in (("top", rows[0] == 0), ("bottom", rows[-1] == 199),
+                                                      ("left", cols[0] == 0), ("right", cols[-1] == 199)) if touches)
+    assert min(heights["scene"]) < 0.08 and max(heights["scene"]) > 0.6
+    assert min(heights["portrait"]) > 0.15
+    assert cut == {"top", "bottom", "left", "right"}
+
+
+@pytest.fixture(scope="module")
+def two_sets(tmp_path_factory, small_set) -> tuple[list[MattingDataset], list[np.ndarray], list[np.ndarray]]:
+    """small_set's pairs and a second set of 6 other synthetic pairs (a different seed), both at 64×64."""
+    dataset, foregrounds, backgrounds = small_set
+    root = tmp_path_factory.mktemp("second")
+    make_dataset(root, n=6, height=80, width=80, seed=7)
+    second = MattingDataset(root, "train", 64, progress=False)
+    return ([dataset, second], [foregrounds, ForegroundCache(second, root / "cache", workers=1,
+                                                             progress=False).foregrounds], backgrounds)
+
+
+def test_composite_dataset_indexes_its_people_sets_one_after_the_other(two_sets):
+    bases, foregrounds, backgrounds = two_sets
+    mixed = CompositeDataset(bases, backgrounds, foregrounds, p_composite=0.0)
+    assert len(mixed) == 16
+    for index, (base, local) in ((3, (0, 3)), (10, (1, 0)), (15, (1, 5))):
+        assert all(np.array_equal(a, b) for a, b in zip(mixed[(index, 5)], bases[base][(local, 5)]))
+    with pytest.raises(ValueError, match="one foreground array per people set"):
+        CompositeDataset(bases, backgrounds, foregrounds[:1])
+    with pytest.raises(ValueError, match="p_scene"):
+        CompositeDataset(bases, backgrounds, foregrounds, p_scene=-0.1)
+
+
+def test_composite_dataset_scenes_hold_groups_of_small_people(two_sets):
+    """Scenes draw people from both sets, more of them and smaller than portrait composites do; with
+    p_scene = 0 the samples are exactly those of a dataset without scenes."""
+    bases, foregrounds, backgrounds = two_sets
+    scenes = CompositeDataset(bases, backgrounds, foregrounds, p_composite=1.0, p_scene=1.0)
+    portraits = CompositeDataset(bases, backgrounds, foregrounds, p_composite=1.0, p_two=0.25)
+    off = CompositeDataset(bases, backgrounds, foregrounds, p_composite=1.0, p_two=0.25, p_scene=0.0)
+    area = {"scenes": [], "portraits": []}
+    for seed in range(40):
+        item = (seed % 16, seed)
+        for name, dataset in (("scenes", scenes), ("portraits", portraits)):
+            area[name].append(float((dataset[item][1] > 0.5).mean()))
+        assert all(np.array_equal(a, b) for a, b in zip(portraits[item], off[item]))
+    assert all(np.array_equal(a, b) for a, b in zip(scenes[(3, 11)], scenes[(3, 11)]))
+    assert np.median(area["scenes"]) < np.median(area["portraits"])
+    assert min(area["scenes"]) < 0.01  # a pedestrian's share of the frame
+
+
+def test_build_scene_set_from_two_datasets(tmp_path):
+    make_dataset(tmp_path / "eg", n=8, height=80, width=60)
+    make_dataset(tmp_path / "ccp", n=8, height=90, width=60, seed=3)
+    write_backgrounds(tmp_path / "backgrounds", 8)
+    held = sorted([f"{root}-{pair.stem}" for root in ("eg", "ccp") for pair in find_pairs(tmp_path / root, "train")
+                   if in_holdout(pair.stem, 50)])
+    roots = [tmp_path / "eg", tmp_path / "ccp"]
+    scenes = build_composite_set(roots, "train", 50, tmp_path / "backgrounds", tmp_path / "scenes", height=60,
+                                 width=80, scene=True, workers=1, progress=False)
+    opened = MattingDataset(tmp_path / "scenes", "train", 32, augment=False, progress=False)
+    assert opened.stems == held
+    assert all(read_mask(path).shape == (60, 80) for path in (scenes / "mask").iterdir())
+    portraits = build_composite_set(roots, "train", 50, tmp_path / "backgrounds", tmp_path / "portraits",
+                                    height=60, width=80, workers=1, progress=False)
+    masks = [(read_mask(scenes / "mask" / f"{name}.png"), read_mask(portraits / "mask" / f"{name}.png"))
+             for name in held]
+    assert any(not np.array_equal(a, b) for a, b in masks)
+    assert np.mean([(a > 127).mean() for a, _ in masks]) < np.mean([(b > 127).mean() for _, b in masks])

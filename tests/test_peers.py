@@ -78,3 +78,23 @@ def test_person_iou_on_real_portraits(selfie, eg1800):
     for pair in pairs:
         iou = person_iou(selfie.predict_full(read_image(pair.image)), read_mask(pair.mask))
         assert iou > 0.85, f"{pair.image}: person IoU {iou:.3f}"
+
+
+def test_landscape_model_takes_wide_frames(selfie, eg1800):
+    """The landscape model of the same release: a 144×256 input, the frame squashed to it, and it finds the
+    person in a wide photo (an EG1800 portrait placed in the middle of a grey frame twice as wide)."""
+    try:
+        wide = mp.MediaPipeSelfie(mp.fetch_selfie_model(landscape=True), threads=2)
+    except mp.PeerModelError as error:
+        pytest.skip(f"cannot fetch the landscape model: {error}")
+    assert (wide.height, wide.width, wide.size) == (144, 256, 256)
+    assert (selfie.height, selfie.width) == (256, 256)
+    photo = np.zeros((300, 600, 3), np.uint8)
+    assert wide.prepare(photo).shape == (1, 144, 256, 3)
+    pairs = select(find_pairs(eg1800, "train"), 10, holdout=True)
+    portrait, truth = read_image(pairs[0].image), read_mask(pairs[0].mask)
+    frame = np.full((800, 1800, 3), 128, np.uint8)
+    frame[:, 600:1200] = portrait
+    alpha = wide.predict_full(frame)
+    assert alpha.shape == (800, 1800)
+    assert person_iou(alpha[:, 600:1200], truth) > 0.8 and alpha[:, :500].mean() < 0.1

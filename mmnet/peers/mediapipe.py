@@ -26,6 +26,10 @@ SELFIE_REQUIREMENT = "mediapipe==0.10.21"
 SELFIE_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
 SELFIE_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
 SELFIE_FILENAME = "selfie_segmentation.tflite"
+# The landscape model of the same release (144×256 input, for frames wider than tall): `landscape=True`.
+LANDSCAPE_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite"
+LANDSCAPE_SHA256 = "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd"
+LANDSCAPE_FILENAME = "selfie_segmentation_landscape.tflite"
 # Any wheel of the release holds the same model: pin one so the download works from any host Python.
 _WHEEL_TARGET = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
                  "--implementation", "cp", "--only-binary=:all:")
@@ -34,9 +38,12 @@ INPUT_SIZE = 256
 
 # ------------------------------------------------------------------------------------------- fetching
 
-def fetch_selfie_model(cache_dir: Path | None = None) -> Path:
-    """The cached selfie segmentation `.tflite`, downloaded (wheel via pip), extracted and checked first
-    when it is absent or its sha256 is not SELFIE_SHA256."""
+def fetch_selfie_model(cache_dir: Path | None = None, *, landscape: bool = False) -> Path:
+    """The cached selfie segmentation `.tflite` (general 256×256, or with `landscape` the 144×256 landscape
+    model), downloaded (wheel via pip), extracted and checked first when it is absent or its sha256 differs."""
+    if landscape:
+        return fetch_wheel_member(SELFIE_REQUIREMENT, LANDSCAPE_MEMBER, LANDSCAPE_SHA256, LANDSCAPE_FILENAME,
+                                  cache_dir, _WHEEL_TARGET)
     return fetch_wheel_member(SELFIE_REQUIREMENT, SELFIE_MEMBER, SELFIE_SHA256, SELFIE_FILENAME, cache_dir,
                               _WHEEL_TARGET)
 
@@ -44,9 +51,8 @@ def fetch_selfie_model(cache_dir: Path | None = None) -> Path:
 # ------------------------------------------------------------------------------------------- inference
 
 class MediaPipeSelfie:
-    """The selfie segmenter on ai-edge-litert: uint8 RGB photo -> person probability."""
-
-    size = INPUT_SIZE
+    """The selfie segmenter on ai-edge-litert: uint8 RGB photo -> person probability. The input tensor is
+    `height`×`width` (256×256 for the general model, 144×256 for the landscape one); `size` is the longer side."""
 
     def __init__(self, model_path: str | Path, threads: int = 2) -> None:
         try:
@@ -64,29 +70,31 @@ class MediaPipeSelfie:
             raise PeerModelError(f"{path}: cannot load the model ({error})") from None
         (self._input,), (self._output,) = (self._interpreter.get_input_details(),
                                            self._interpreter.get_output_details())
-        expected = (1, self.size, self.size, 3)
-        if tuple(self._input["shape"]) != expected:
-            raise PeerModelError(f"{path}: input shape {tuple(self._input['shape'])}, expected {expected}")
+        shape = tuple(int(n) for n in self._input["shape"])
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or shape[2] != INPUT_SIZE:
+            raise PeerModelError(f"{path}: input shape {shape}, expected (1, H, {INPUT_SIZE}, 3)")
+        self.height, self.width = shape[1:3]
+        self.size = max(self.height, self.width)
 
     def prepare(self, image_u8: np.ndarray) -> np.ndarray:
-        """uint8 H×W×3 RGB -> float32 1×256×256×3 in [0, 1], squashed as MediaPipe does (no letterbox)."""
+        """uint8 H×W×3 RGB -> float32 1×height×width×3 in [0, 1], squashed as MediaPipe does (no letterbox)."""
         image = np.asarray(image_u8)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 H×W×3 RGB image, got {image.dtype} {image.shape}")
         height, width = image.shape[:2]
-        warp = np.diag([self.size / width, self.size / height, 1.0])  # frame corners -> tensor corners
-        squashed = cv2.warpPerspective(image, warp, (self.size, self.size), flags=cv2.INTER_LINEAR,
+        warp = np.diag([self.width / width, self.height / height, 1.0])  # frame corners -> tensor corners
+        squashed = cv2.warpPerspective(image, warp, (self.width, self.height), flags=cv2.INTER_LINEAR,
                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return (squashed.astype(np.float32) * np.float32(1 / 255))[None]
 
     def run_prepared(self, tensor: np.ndarray) -> np.ndarray:
-        """The model call alone: float32 1×256×256×3 -> float32 256×256 person probability."""
+        """The model call alone: float32 1×height×width×3 -> float32 height×width person probability."""
         self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(tensor, np.float32))
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output["index"])[0, :, :, 0].copy()
 
     def predict(self, image_u8: np.ndarray) -> np.ndarray:
-        """uint8 H×W×3 RGB -> float32 256×256 person probability (of the squashed frame)."""
+        """uint8 H×W×3 RGB -> float32 height×width person probability (of the squashed frame)."""
         return self.run_prepared(self.prepare(image_u8))
 
     def predict_full(self, image_u8: np.ndarray) -> np.ndarray:
