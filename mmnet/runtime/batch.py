@@ -144,6 +144,9 @@ def _watch(runner: Runner, watcher: Watcher) -> None:
     try:
         while True:
             runner.run(watcher.poll())  # the bar counts up without a total
+            for problem in watcher.refused:
+                runner.fail(problem)
+            watcher.refused.clear()
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         pass
@@ -196,14 +199,14 @@ class Runner:
             try:
                 loaded.append((job, *future.result()))
             except (ImageReadError, OSError) as error:
-                self._fail(str(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}")
+                self.fail(str(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}")
         if not loaded:
             return
         try:
             alphas = self.matting.infer(np.stack([small for _, _, small in loaded]))
         except Exception as error:  # the inference runtime's own error types
             for job, _, _ in loaded:
-                self._fail(f"{job.name}: inference failed ({str(error).strip().splitlines()[-1]})")
+                self.fail(f"{job.name}: inference failed ({str(error).strip().splitlines()[-1]})")
             return
         for (job, rgb, small), alpha in zip(loaded, alphas):
             writes.append(self.pool.submit(self._save, job, rgb, small, alpha))
@@ -219,13 +222,13 @@ class Runner:
             else:
                 write_atomic(job.output, data)
         except OSError as error:
-            self._fail(f"{job.output}: cannot write ({error.strerror or error})")
+            self.fail(f"{job.output}: cannot write ({error.strerror or error})")
         except ValueError as error:
-            self._fail(f"{job.name}: {error}")
+            self.fail(f"{job.name}: {error}")
         else:
             self._count()
 
-    def _fail(self, message: str) -> None:
+    def fail(self, message: str) -> None:
         with self._lock:
             self.tally.failures.append(message)
             self.bar.update(1)

@@ -48,7 +48,8 @@ def plan(inputs: list[str], output: str | None) -> Plan:
     if STDIN in inputs and len(inputs) > 1:
         raise UsageError("- (stdin) must be the only INPUT")
     if single_file_output(inputs, output):
-        return Plan([Job(None if inputs[0] == STDIN else Path(inputs[0]), Path(output))], [])
+        job = Job(None if inputs[0] == STDIN else Path(inputs[0]), Path(output))
+        return Plan(*keep_inputs([job], [job.source]))
     if inputs == [STDIN]:
         if output is not None:
             raise UsageError(f"-o {output}: the image from - (stdin) goes to stdout, or to -o NAME.png")
@@ -60,12 +61,13 @@ def plan(inputs: list[str], output: str | None) -> Plan:
         raise UsageError(f"-o {out}: a .png file takes one image; give a folder for several")
     if out.is_file():
         raise UsageError(f"{out}: -o names an existing file; give a folder (or NAME.png for a single image)")
-    jobs, problems, claimed = [], [], {}
+    jobs, problems, claimed, sources = [], [], {}, []
     for argument in inputs:
         found = _expand(argument, out)
         if isinstance(found, str):
             problems.append(f"{argument}: {found}")
             continue
+        sources += [source for source, _ in found]
         for source, relative in found:
             target = output_for(out, relative)
             if claimed.get(target) == source:
@@ -75,7 +77,45 @@ def plan(inputs: list[str], output: str | None) -> Plan:
                 continue
             claimed[target] = source
             jobs.append(Job(source, target))
-    return Plan(jobs, problems)
+    jobs, refused = keep_inputs(jobs, sources)
+    return Plan(jobs, problems + refused)
+
+
+def keep_inputs(jobs: list[Job], inputs: list[Path | None]) -> tuple[list[Job], list[str]]:
+    """The jobs whose output is none of `inputs`, and a problem naming each job refused because its output
+    would replace an input (whatever the flags: an input is never written)."""
+    kept, refused = [], []
+    for job in jobs:
+        replaced = replaced_input(job.output, inputs)
+        if replaced is None:
+            kept.append(job)
+        else:
+            refused.append(refusal(job.name, job.output, replaced))
+    return kept, refused
+
+
+def replaced_input(output: Path | None, inputs: list[Path | None]) -> Path | None:
+    """The input that writing `output` would replace, compared as files (so links and other spellings of a
+    path count), or None."""
+    target = _identity(output)
+    if target is None:
+        return None
+    return next((path for path in inputs if _identity(path) == target), None)
+
+
+def refusal(name: str, output: Path, replaced: Path) -> str:
+    return f"{name}: its output {output} is the input {replaced}; refusing to replace it (give another -o)"
+
+
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, else None."""
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def output_for(out: Path, relative: Path) -> Path:
@@ -127,7 +167,11 @@ class Watcher:
     modification time have held still for one poll (so a photo being copied in is not read half-written)."""
 
     def __init__(self, folder: Path, output: Path) -> None:
+        if folder.resolve() == output.resolve():
+            raise UsageError(f"-o {output}: --watch writes outside the watched folder {folder} (its outputs "
+                             f"would be photos to matte); give another -o")
         self.folder, self.output = folder, output
+        self.refused: list[str] = []  # jobs whose output would replace a photo
         self._seen: dict[Path, tuple[int, int]] = {}  # what the last poll saw
         self._done: dict[Path, tuple[int, int]] = {}  # what was handed out
 
@@ -145,4 +189,7 @@ class Watcher:
         self._seen = current
         for photo in ready:
             self._done[photo] = current[photo]
-        return [Job(photo, output_for(self.output, photo.relative_to(self.folder))) for photo in ready]
+        jobs = [Job(photo, output_for(self.output, photo.relative_to(self.folder))) for photo in ready]
+        jobs, refused = keep_inputs(jobs, list(current))
+        self.refused += refused
+        return jobs

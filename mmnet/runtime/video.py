@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from mmnet.data.dataset import IMAGE_SUFFIXES
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
-from mmnet.runtime.sources import UsageError
+from mmnet.runtime.sources import UsageError, refusal, replaced_input
 from mmnet.runtime.videoio import (CONTAINERS, SEQUENCE_NAME, VIDEO_SUFFIXES, Reader, SequenceWriter, VideoError,
                                    VideoWriter, error_reason, import_av, is_video)
 
@@ -80,6 +80,9 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
         if format == "rgba" and CONTAINERS[suffix].alpha is None:
             raise UsageError(f"-o {out}: {suffix} video has no alpha channel; for --format rgba write .webm "
                              f"(VP9), .mov (ProRes 4444), .mkv, or a folder for PNGs")
+        replaced = replaced_input(out, [Path(videos[0])])
+        if replaced is not None:
+            return [], [refusal(videos[0], out, replaced)]
         return [VideoJob(Path(videos[0]), out, False)], []
     if suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES:
         raise UsageError(f"-o {out}: videos are written as {', '.join(CONTAINERS)} or into a folder")
@@ -93,6 +96,10 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
             target = out if len(videos) == 1 and not several else out / source.stem
         else:
             target = out / f"{source.stem}.mp4"
+        replaced = replaced_input(target, [Path(v) for v in videos])
+        if replaced is not None:
+            problems.append(refusal(video, target, replaced))
+            continue
         if claimed.get(target, source) != source:
             problems.append(f"{source}: its output {target} is already the output of {claimed[target]}")
             continue

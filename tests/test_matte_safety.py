@@ -1,0 +1,65 @@
+"""`mmnet matte` never loses a user's data: no output replaces an input, whatever the flags; an existing
+output is skipped only when it was made from the same input with the same options; a single output is
+written in the format its suffix names; --watch waits for files still being copied."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from test_matte import matte, model_path, outputs, photos, read, run  # noqa: F401  (fixtures)
+
+
+def png_copy(source: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(target), cv2.imread(str(source)))
+    return target
+
+
+# ------------------------------------------------------------------------------ 1: inputs are never written
+def test_a_photo_is_never_replaced_by_its_own_matte(model_path, photos, tmp_path, capsys):
+    photo = png_copy(photos / "synth_00000.jpg", tmp_path / "p.png")
+    before = photo.read_bytes()
+    for flags in ([], ["--overwrite"]):
+        assert matte(model_path, str(photo), "-o", str(photo), *flags) == 1
+        err = capsys.readouterr().err
+        assert f"its output {photo} is the input {photo}" in err and "skipped 1" not in err
+        assert photo.read_bytes() == before
+
+
+def test_a_folder_matted_into_itself_keeps_its_photos(model_path, photos, tmp_path, capsys):
+    folder = tmp_path / "album"
+    shutil.copytree(photos, folder)
+    png_copy(photos / "synth_00001.jpg", folder / "own.png")  # own.png -> own.png
+    png_copy(photos / "synth_00002.jpg", folder / "synth_00000.png")  # synth_00000.jpg -> this photo
+    linked = folder / "sub" / "link.png"
+    linked.symlink_to(folder / "own.png")  # another name for the same file
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert matte(model_path, str(folder), "-o", str(folder), "--overwrite") == 1
+    err = capsys.readouterr().err
+    assert "own.png is the input" in err and "synth_00000.png is the input" in err
+    assert all(p.read_bytes() == data for p, data in before.items())
+    assert (folder / "synth_00001.png").is_file()  # the photos with a free output are done
+
+
+def test_a_video_is_never_its_own_output(tmp_path, capsys):
+    av = pytest.importorskip("av")
+    from test_video import make_clip
+    clip = make_clip(tmp_path / "clip.mp4", audio=False)
+    before = clip.read_bytes()
+    from mmnet.runtime.video import plan_videos
+    jobs, problems = plan_videos([str(clip)], str(clip), "composite", False)
+    assert not jobs and "is the input" in problems[0]
+    jobs, problems = plan_videos([str(clip)], str(tmp_path), "composite", False)  # tmp/clip.mp4 again
+    assert not jobs and "is the input" in problems[0]
+    assert clip.read_bytes() == before and av
+
+
+def test_watch_into_the_watched_folder_is_refused(model_path, tmp_path):
+    result = run(model_path, str(tmp_path), "-o", str(tmp_path), "--watch")
+    assert result.returncode == 1 and b"--watch writes outside the watched folder" in result.stderr
