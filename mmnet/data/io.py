@@ -7,6 +7,9 @@ upload); `read_image` / `read_mask` read a file and call them.
 - EXIF orientation: `cv2.imdecode` applies it for every flag set except exactly `IMREAD_UNCHANGED`; we
   decode with `IMREAD_ANYDEPTH | IMREAD_ANYCOLOR`, which keeps 16-bit samples, drops alpha, expands
   palettes and applies the orientation.
+- Size: the width and height are read from the header (`mmnet.data.header`) and checked against a pixel
+  limit before a pixel is decoded, so that a small file cannot decode to gigabytes; a format whose size
+  cannot be read first is refused.
 - Truncation: OpenCV 4.x decodes a truncated JPEG with only a warning (grey fill), so before decoding
   we walk the JPEG marker segments (and PNG chunks) and require that they reach the end-of-image
   marker (JPEG EOI, PNG IEND). Other formats fail in the decoder itself when truncated.
@@ -18,6 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mmnet.data.header import image_size
+
+MAX_PIXELS = 110_000_000  # the default limit on width × height: a 100-megapixel photo (11648×8736) passes
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 _JPEG_SOI = b"\xff\xd8"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,28 +38,38 @@ class ImageReadError(ValueError):
         self.problem = problem
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """The photo at `path` as uint8 H×W×3 RGB."""
-    return decode_image_bytes(_read_bytes(path), str(path))
+class ImageTooLarge(ImageReadError):
+    """An image whose header claims more pixels than the limit; refused before decoding."""
+
+    def __init__(self, path: str | Path, width: int, height: int, limit: int) -> None:
+        super().__init__(path, f"{width}×{height} is {width * height / 1e6:.1f} megapixels, over the limit of "
+                               f"{limit / 1e6:g}")
+        self.width, self.height, self.limit = width, height, limit
 
 
-def read_mask(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """The photo at `path` as uint8 H×W×3 RGB; `max_pixels`: see `decode_image_bytes`."""
+    return decode_image_bytes(_read_bytes(path), str(path), max_pixels)
+
+
+def read_mask(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """The alpha matte at `path` as uint8 H×W."""
-    return decode_mask_bytes(_read_bytes(path), str(path))
+    return decode_mask_bytes(_read_bytes(path), str(path), max_pixels)
 
 
-def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
-    """Encoded bytes -> uint8 H×W×3 RGB. Grey is repeated, alpha dropped, 16-bit rounded to 8-bit."""
-    pixels = _to_uint8(_decode(data, name))
+def decode_image_bytes(data: bytes, name: str, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Encoded bytes -> uint8 H×W×3 RGB. Grey is repeated, alpha dropped, 16-bit rounded to 8-bit.
+    More than `max_pixels` pixels in the header raises ImageTooLarge before decoding (None: no limit)."""
+    pixels = _to_uint8(_decode(data, name, max_pixels))
     if pixels.ndim == 2:
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
     return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
 
 
-def decode_mask_bytes(data: bytes, name: str) -> np.ndarray:
+def decode_mask_bytes(data: bytes, name: str, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Encoded bytes -> uint8 H×W matte. A colour mask gives its first channel when all channels are
     equal, else its luminance (0.299 R + 0.587 G + 0.114 B); alpha is dropped; 16-bit -> 8-bit."""
-    pixels = _decode(data, name)
+    pixels = _decode(data, name, max_pixels)
     if pixels.ndim == 3:
         first = pixels[..., 0]
         equal = np.array_equal(first, pixels[..., 1]) and np.array_equal(first, pixels[..., 2])
@@ -61,11 +77,12 @@ def decode_mask_bytes(data: bytes, name: str) -> np.ndarray:
     return _to_uint8(pixels)
 
 
-def encode_png(pixels: np.ndarray, compression: int = 1) -> bytes:
+def encode_png(pixels: np.ndarray, compression: int = 1, in_place: bool = False) -> bytes:
     """uint8 H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) -> PNG bytes (zlib level 1 by default: fastest, and
-    mattes compress well anyway)."""
+    mattes compress well anyway). in_place: swap the colour channels in `pixels` itself (no copy)."""
     if pixels.ndim == 3:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+        code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        pixels = cv2.cvtColor(pixels, code, dst=pixels) if in_place else cv2.cvtColor(pixels, code)
     ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
         raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as PNG")
@@ -83,11 +100,12 @@ def _read_bytes(path: str | Path) -> bytes:
         raise ImageReadError(path, f"cannot read file ({error.strerror or error})") from None
 
 
-def _decode(data: bytes, name: str) -> np.ndarray:
+def _decode(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
     """The shared core: checks, then cv2 decode -> H×W or H×W×3 (BGR), uint8 or uint16."""
     data = bytes(data)
     if not data:
         raise ImageReadError(name, "empty file")
+    check_size(data, name, max_pixels)
     if data.startswith(_JPEG_SOI) and not _jpeg_is_complete(data):
         raise ImageReadError(name, "truncated JPEG (no end-of-image marker)")
     if data.startswith(_PNG_SIGNATURE) and not _png_is_complete(data):
@@ -105,6 +123,28 @@ def _decode(data: bytes, name: str) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] != 3:
         raise ImageReadError(name, f"unsupported channel count {pixels.shape[2]}")
     return pixels
+
+
+def read_size(path: str | Path, prefix: int = 1 << 20) -> tuple[int, int] | None:
+    """(width, height) of the image file at `path` from the first `prefix` bytes, or None where they do not
+    say (a TIFF may keep its directory at the end) or the file cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return image_size(file.read(prefix))
+    except OSError:
+        return None
+
+
+def check_size(data: bytes, name: str, max_pixels: int | None) -> tuple[int, int] | None:
+    """(width, height) from the header; ImageTooLarge past `max_pixels`, and with a limit, ImageReadError
+    for a format whose size cannot be read before decoding."""
+    size = image_size(data)
+    if size is None and max_pixels is not None:
+        raise ImageReadError(name, "not a readable image (unknown format, or a damaged header that does not "
+                                   "give the size)")
+    if size is not None and max_pixels is not None and size[0] * size[1] > max_pixels:
+        raise ImageTooLarge(name, *size, max_pixels)
+    return size
 
 
 def _to_uint8(pixels: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.io import ImageReadError, decode_image_bytes, encode_png, read_image
+from mmnet.data.io import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_image_bytes, encode_png, read_image, \
+    read_size
 from mmnet.files import write_atomic
 from mmnet.runtime import compose
 from mmnet.runtime.model import Matting, load
@@ -30,6 +31,7 @@ FORMATS = ("alpha", "rgba", "composite", "mask")
 BATCH = 8  # photos per session run
 POLL_SECONDS = 0.5
 COVERS_KEPT = 8  # background images kept resized, one per photo size
+LARGE = 16_000_000  # pixels: photos larger (or of a size not known from the header) are matted one at a time
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,14 @@ class Tally:
 def matte(inputs: list[str], output: str | None, *, model: str | None = None, size: int | None = None,
           threads: int | None = None, watch: bool = False, format: str = "alpha", background: str | None = None,
           threshold: float = 0.5, overwrite: bool = False, refine: bool | None = None,
-          workers: int | None = None, smooth: float | None = None, backend: str | None = None) -> int:
+          workers: int | None = None, smooth: float | None = None, backend: str | None = None,
+          max_pixels: int | None = MAX_PIXELS) -> int:
     """Run `mmnet matte`; the exit code: 0 when every photo or video was done or skipped, else 1.
     Video INPUTs go to `mmnet.runtime.video` (`smooth`: its temporal smoothing); `backend`: the inference
-    runtime (`mmnet.runtime.model.load`)."""
-    render = _render_options(format, background, threshold, refine)
+    runtime (`mmnet.runtime.model.load`); `max_pixels`: the largest photo or video frame decoded (None: any)."""
+    if max_pixels is not None and max_pixels <= 0:
+        raise UsageError(f"--max-pixels must be positive, got {max_pixels}")
+    render = _render_options(format, background, threshold, refine, max_pixels)
     videos_failed = 0
     if not watch:
         from mmnet.runtime import video
@@ -93,7 +98,7 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
         if videos:
             videos_failed = video.matte_videos(videos, output, render, model=model, size=size, threads=threads,
                                                overwrite=overwrite, smooth=smooth, several=bool(inputs),
-                                               backend=backend)
+                                               backend=backend, max_pixels=max_pixels)
             if not inputs:
                 return videos_failed
     if watch:
@@ -109,7 +114,7 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool, \
             tqdm(total=total, initial=len(tally.failures), unit="photo", disable=total is not None and total < 2,
                  dynamic_ncols=True) as bar:
-        runner = Runner(matting, render, pool, tally, bar, overwrite)
+        runner = Runner(matting, render, pool, tally, bar, overwrite, max_pixels)
         if watch:
             _watch(runner, Watcher(Path(inputs[0]), Path(output)))
         else:
@@ -120,7 +125,8 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     return 1 if tally.failures or videos_failed else 0
 
 
-def _render_options(format: str, background: str | None, threshold: float, refine: bool | None) -> Render:
+def _render_options(format: str, background: str | None, threshold: float, refine: bool | None,
+                    max_pixels: int | None = MAX_PIXELS) -> Render:
     if format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if background is not None and format != "composite":
@@ -134,7 +140,10 @@ def _render_options(format: str, background: str | None, threshold: float, refin
             if not Path(background).is_file():
                 raise UsageError(f"--background {background}: not a colour (white, #00ff00, 0,255,0), "
                                  f"'blur', or an image file")
-            chosen = read_image(background)  # decoded once, resized per photo
+            try:
+                chosen = read_image(background, max_pixels)  # decoded once, resized per photo
+            except ImageReadError as error:
+                raise UsageError(f"--background {_with_hint(error)}") from None
     return Render(format, chosen, threshold, refine)
 
 
@@ -163,9 +172,9 @@ class Runner:
     result is counted by the thread that wrote it, so what was written before an interrupt is counted."""
 
     def __init__(self, matting: Matting, render: Render, pool: ThreadPoolExecutor, tally: Tally, bar: tqdm,
-                 overwrite: bool) -> None:
+                 overwrite: bool, max_pixels: int | None = MAX_PIXELS) -> None:
         self.matting, self.render, self.pool = matting, render, pool
-        self.tally, self.bar, self.overwrite = tally, bar, overwrite
+        self.tally, self.bar, self.overwrite, self.max_pixels = tally, bar, overwrite, max_pixels
         self._lock = threading.Lock()
 
     def run(self, jobs: list[Job]) -> None:
@@ -175,6 +184,13 @@ class Runner:
                 self._count(skipped=True)
             else:
                 todo.append(job)
+        pixels = {job: _pixels(job) for job in todo}
+        self._pipeline([job for job in todo if pixels[job] <= LARGE])
+        for job in todo:  # bounded memory: a large photo alone, all its buffers freed before the next
+            if pixels[job] > LARGE:
+                self._pipeline([job])
+
+    def _pipeline(self, todo: list[Job]) -> None:
         writes: deque[Future] = deque()
         try:
             for chunk in _chunks(_prefetch(self.pool, self._load, todo, ahead=2 * BATCH), BATCH):
@@ -189,8 +205,8 @@ class Runner:
 
     def _load(self, job: Job) -> tuple[np.ndarray, np.ndarray]:
         """Decode and squash-resize one photo (in a pool thread)."""
-        rgb = read_image(job.source) if job.source is not None else decode_image_bytes(
-            sys.stdin.buffer.read(), "<stdin>")
+        rgb = read_image(job.source, self.max_pixels) if job.source is not None else decode_image_bytes(
+            sys.stdin.buffer.read(), "<stdin>", self.max_pixels)
         return rgb, self.matting.network_input(rgb)
 
     def _infer(self, chunk: list[tuple[Job, Future]], writes: deque[Future]) -> None:
@@ -199,7 +215,7 @@ class Runner:
             try:
                 loaded.append((job, *future.result()))
             except (ImageReadError, OSError) as error:
-                self.fail(str(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}")
+                self.fail(_with_hint(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}")
         if not loaded:
             return
         try:
@@ -215,7 +231,10 @@ class Runner:
         """Matte at full size, render, encode, write and count one result (in a pool thread)."""
         try:
             full = self.matting.to_full(alpha, rgb, small, self.render.refine, parallel=False)
-            data = encode_png(self.render(rgb, full))
+            rendered = self.render(rgb, full)
+            del full  # a large photo's float matte, freed before encoding
+            data = encode_png(rendered, in_place=True)
+            del rendered
             if job.output is None:
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
@@ -240,6 +259,17 @@ class Runner:
             else:
                 self.tally.done += 1
             self.bar.update(1)
+
+
+def _pixels(job: Job) -> float:
+    """The photo's pixels from its header; infinite where unknown (stdin, or a header that does not say)."""
+    size = read_size(job.source) if job.source is not None else None
+    return size[0] * size[1] if size else float("inf")
+
+
+def _with_hint(error: ImageReadError) -> str:
+    """The error, naming the flag that lifts a pixel limit."""
+    return f"{error} (--max-pixels lifts it)" if isinstance(error, ImageTooLarge) else str(error)
 
 
 def _prefetch(pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int

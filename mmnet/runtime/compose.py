@@ -15,6 +15,7 @@ Background = Union[tuple[int, int, int], np.ndarray, str, Path]
 BLUR = "blur"
 BLUR_SIGMA = 0.02  # of the photo's longer side
 BLUR_SHRINK = 8  # the blurred background is made at 1/8 of the photo's size
+BLUR_ROWS = 256  # rows per band of the weighting
 COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128),
            "green": (0, 255, 0), "blue": (0, 0, 255), "red": (255, 0, 0)}
 
@@ -22,11 +23,12 @@ COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128)
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """uint8 H×W×4 RGBA: the estimated foreground colours, and alpha as `to_uint8(alpha)`; fully
     transparent pixels are black (they show nothing, and compress best)."""
-    alpha8 = to_uint8(alpha)
-    colours = np.empty(rgb.shape, np.uint8)
+    out = np.empty((*rgb.shape[:2], 4), np.uint8)  # written band by band: no other full-size buffer
     for rows, band, _ in foreground.bands(rgb, alpha):
-        colours[rows] = cv2.convertScaleAbs(band)  # rounded; band is in [0, 255]
-    return cv2.merge([*cv2.split(cv2.copyTo(colours, alpha8)), alpha8])  # copyTo: zeros where alpha8 is 0
+        alpha8 = to_uint8(alpha[rows])
+        colours = cv2.convertScaleAbs(band)  # rounded; band is in [0, 255]
+        out[rows] = cv2.merge([*cv2.split(cv2.copyTo(colours, alpha8)), alpha8])  # copyTo: 0 where alpha8 is 0
+    return out
 
 
 def composite(rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
@@ -95,11 +97,7 @@ def blurred_background(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     (the blur is wide: its σ is 2 % of the longer side)."""
     height, width = rgb.shape[:2]
     small = (max(2, width // BLUR_SHRINK), max(2, height // BLUR_SHRINK))
-    weight_full = 255 - to_uint8(alpha)
-    # Shrink the weighted photo and the weights separately, so no person colour enters at the edge.
-    weighted_full = cv2.multiply(rgb, cv2.merge([weight_full] * 3), scale=1 / 255)
-    weighted = cv2.resize(weighted_full, small, interpolation=cv2.INTER_AREA).astype(np.float32)
-    weight = cv2.resize(weight_full.astype(np.float32), small, interpolation=cv2.INTER_AREA) / 255
+    weighted, weight = _shrunk_weighted(rgb, alpha, small)
     image = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA).astype(np.float32)
     sigma = BLUR_SIGMA * max(small)
     blurred = cv2.GaussianBlur(weighted, (0, 0), sigma)
@@ -111,3 +109,18 @@ def blurred_background(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     background = trust * background + (1 - trust) * plain
     return cv2.resize(np.clip(background + 0.5, 0, 255).astype(np.uint8), (width, height),
                       interpolation=cv2.INTER_LINEAR)
+
+
+def _shrunk_weighted(rgb: np.ndarray, alpha: np.ndarray, small: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The photo weighted by 1 − α and those weights, each shrunk to `small` (float32, weights in [0, 1]):
+    shrunk separately, so no person colour enters at the edge. The weighting runs band by band of rows."""
+    weight_full = 255 - to_uint8(alpha)
+    weighted_full = np.empty(rgb.shape, np.uint8)
+    for top in range(0, len(rgb), BLUR_ROWS):
+        rows = slice(top, top + BLUR_ROWS)
+        cv2.multiply(rgb[rows], cv2.merge([weight_full[rows]] * 3), dst=weighted_full[rows], scale=1 / 255)
+    del weight_full
+    weighted = cv2.resize(weighted_full, small, interpolation=cv2.INTER_AREA).astype(np.float32)
+    del weighted_full
+    shrunk_alpha = cv2.resize(alpha.astype(np.float32, copy=False), small, interpolation=cv2.INTER_AREA)
+    return weighted, 1 - np.clip(shrunk_alpha, 0.0, 1.0)

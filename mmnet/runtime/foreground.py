@@ -28,6 +28,7 @@ WIDE = 0.03  # first pass box radius, as a fraction of the photo's longer side (
 NARROW = 6  # second pass box radius in pixels of the photo
 WORK = 200  # about the longer side at which the local means are taken (in the L2 cache there)
 BAND = 32768  # pixels per band of rows at full resolution
+LARGE = 16_000_000  # pixels: above, the local means are upsampled band by band (bounded memory)
 _EPS = 1e-5
 
 
@@ -45,24 +46,37 @@ def bands(rgb: np.ndarray, alpha: np.ndarray, work: int = WORK
     run while the band is in the cache: (rows, float32 n×W×3 foreground in 8-bit levels [0, 255], float32
     n×W×3 alpha clipped to [0, 1]), fresh arrays the caller may change."""
     height, width = alpha.shape
-    a = np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False)
     step = max(1, round(max(height, width) / work))
-    # F̄ and F̄ − B̄ back at full size (cv2.resize: much faster than a banded warp of 3 channels). The grid
-    # covers step·w of the W columns; stretched over all W, it is off by less than a block at the far edge.
-    mean_f, difference = (cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR)
-                          for m in _local_means(rgb, a, step))
+    # F̄ and F̄ − B̄ back at full size: cv2.resize, much faster than a banded warp of 3 channels, except for
+    # large photos, whose two float32 H×W×3 copies would take 24 bytes a pixel. The grid covers step·w of the
+    # W columns; stretched over all W, it is off by less than a block at the far edge.
+    means = _local_means(rgb, alpha, step)
+    whole = height * width <= LARGE
+    mean_f, difference = (cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) if whole else m
+                          for m in means)
     rows = max(1, BAND // width)
     for top in range(0, height, rows):
         band = slice(top, top + rows)
+        count = min(rows, height - top)
         # F = F̄ + α(I − F̄ + (1−α)(F̄ − B̄))
-        a3 = cv2.merge([a[band]] * 3)
-        colours = cv2.subtract(rgb[band], mean_f[band], dtype=cv2.CV_32F)
-        difference_band = difference[band]
+        a3 = cv2.merge([np.clip(alpha[band], 0.0, 1.0).astype(np.float32, copy=False)] * 3)
+        mean_band, difference_band = ((m[band] for m in (mean_f, difference)) if whole else
+                                      (_resized_rows(m, height, width, top, count) for m in means))
+        colours = cv2.subtract(rgb[band], mean_band, dtype=cv2.CV_32F)
         difference_band *= 1 - a3
         colours += difference_band
         colours *= a3
-        colours += mean_f[band]
+        colours += mean_band
         yield band, np.clip(colours, 0.0, 255.0, out=colours), a3
+
+
+def _resized_rows(array: np.ndarray, height: int, width: int, top: int, rows: int) -> np.ndarray:
+    """Rows top … top+rows−1 of `cv2.resize(array, (width, height))` (bilinear, half-pixel centres), alone."""
+    in_height, in_width = array.shape[:2]
+    scale_x, scale_y = in_width / width, in_height / height
+    matrix = np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, (top + 0.5) * scale_y - 0.5]])
+    return cv2.warpAffine(array, matrix, (width, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _local_means(rgb: np.ndarray, alpha: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +87,8 @@ def _local_means(rgb: np.ndarray, alpha: np.ndarray, step: int) -> tuple[np.ndar
     size = (max(1, width // step), max(1, height // step))
     covered = (slice(0, size[1] * step), slice(0, size[0] * step))
     image = cv2.resize(rgb[covered], size, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
-    small = cv2.resize(alpha[covered], size, interpolation=cv2.INTER_AREA)
+    small = np.clip(cv2.resize(alpha[covered].astype(np.float32, copy=False), size, interpolation=cv2.INTER_AREA),
+                    0.0, 1.0)
     a = cv2.merge([small, small, small])
     radii = [max(NARROW + 1, round(WIDE * max(height, width))), NARROW]  # in the photo's pixels
     weighted_f = image * a  # pass 1 starts from F = B = I

@@ -10,6 +10,7 @@ import numpy as np
 
 from mmnet.data.io import ImageReadError, _to_uint8 as _uint16_to_uint8, decode_image_bytes, read_image
 
+ROWS = 256  # rows per band of `to_uint8`
 ImageLike = Union[np.ndarray, str, Path, bytes, Any]  # Any: a PIL image
 
 
@@ -51,8 +52,11 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
     [0, 1] clipped and rounded, bool as 0/255."""
     if array.dtype in (np.uint8, np.uint16):
         return _uint16_to_uint8(array)
-    if array.dtype.kind == "f":
-        return (np.clip(array, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    if array.dtype.kind == "f":  # band by band: no full-size float temporaries for a large matte
+        out = np.empty(array.shape, np.uint8)
+        for top in range(0, len(array), ROWS):
+            out[top:top + ROWS] = np.clip(array[top:top + ROWS], 0.0, 1.0) * 255 + 0.5
+        return out
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     raise ImageReadError("<array>", f"unsupported dtype {array.dtype} (expected uint8, uint16 or float in [0, 1])")

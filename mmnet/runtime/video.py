@@ -111,7 +111,8 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
 
 def matte_videos(videos: list[str], output: str | None, render: Render, *, model: str | None = None,
                  size: int | None = None, threads: int | None = None, overwrite: bool = False,
-                 smooth: float | None = None, several: bool = False, backend: str | None = None) -> int:
+                 smooth: float | None = None, several: bool = False, backend: str | None = None,
+                 max_pixels: int | None = None) -> int:
     """The video part of `mmnet matte`: each video to its output, the failures named at the end;
     the exit code, 0 when every video was done or skipped, else 1."""
     from mmnet.runtime.model import load
@@ -130,7 +131,7 @@ def matte_videos(videos: list[str], output: str | None, render: Render, *, model
             continue
         try:
             frames += matte_video(matting, job.source, job.target, render, smooth=strength,
-                                  sequence=job.sequence).frames
+                                  sequence=job.sequence, max_pixels=max_pixels).frames
             done += 1
         except VideoError as error:
             failures.append(str(error))
@@ -169,14 +170,20 @@ _END = object()
 
 def matte_video(matting: Matting, source: str | Path, target: str | Path, render: Render, *,
                 smooth: float = SMOOTH_DEFAULT, sequence: bool | None = None, workers: int | None = None,
-                progress: bool = True) -> Stats:
+                progress: bool = True, max_pixels: int | None = None) -> Stats:
     """Matte one video into `target` (a video file, or a folder of PNGs when `sequence`; by default a
     folder when `target` has no video extension) with `render` (a `mmnet.runtime.batch.Render`).
-    Written atomically; raises VideoError naming the file that failed."""
+    Written atomically; raises VideoError naming the file that failed, and for frames of more than
+    `max_pixels` pixels (None: any) before decoding one."""
     av = import_av()
     source, target = Path(source), Path(target)
     sequence = target.suffix.lower() not in CONTAINERS if sequence is None else sequence
     reader = Reader(av, source)
+    if max_pixels is not None and reader.width * reader.height > max_pixels:
+        reader.close()
+        raise VideoError(source, f"frames of {reader.width}×{reader.height} are "
+                                 f"{reader.width * reader.height / 1e6:.1f} megapixels, over the limit of "
+                                 f"{max_pixels / 1e6:g} (--max-pixels lifts it)")
     try:
         writer = SequenceWriter(target) if sequence else VideoWriter(av, target, reader, render.format)
     except BaseException:

@@ -1,0 +1,110 @@
+"""A pixel limit on every decode, checked in the header before a pixel is decoded: every format OpenCV reads
+here, crafted headers that claim gigapixels in a few bytes, and the command line naming the flag that lifts it."""
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mmnet.data import io
+from mmnet.data.header import image_size
+from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes, read_image
+from test_matte import matte, model_path, photos  # noqa: F401  (fixtures)
+
+FORMATS = [".jpg", ".png", ".webp", ".bmp", ".tiff", ".ppm", ".pgm", ".pbm", ".pfm", ".hdr", ".sr", ".jp2",
+           ".avif", ".pam", ".gif"]
+
+
+def encoded(suffix: str, height: int = 37, width: int = 53) -> bytes:
+    image = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    if suffix in (".pgm", ".pbm"):
+        image = image[..., 0]
+    if suffix in (".pfm", ".hdr"):
+        image = image.astype(np.float32) / 255
+    ok, data = cv2.imencode(suffix, image)
+    assert ok, suffix
+    return data.tobytes()
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that states a size and holds no pixels (what a decompression bomb looks like to a header)."""
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
+        chunk(b"IEND", b"")
+
+
+BOMBS = {  # a few bytes each, claiming 20000×20000 (16000×16000 for the Radiance file of the report)
+    "bomb.png": png_header(20000, 20000),
+    "bomb.hdr": b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 16000 +X 16000\n" + b"\x02\x02\x3e\x80" * 4096,
+    "bomb.bmp": b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 20000, -20000, 1,
+                                                                        24, 0, 0, 0, 0, 0, 0) + b"\0" * 64,
+    "bomb.ppm": b"P6\n# a comment\n20000 20000\n255\n" + b"\0" * 64,
+    "bomb.gif": b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\0" * 64,
+    "bomb.tif": b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) +
+                struct.pack("<HHII", 256, 4, 1, 20000) + struct.pack("<HHII", 257, 4, 1, 20000) + b"\0" * 8,
+    "bomb.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+                b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 20000, 20000) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+                b"\xff\xd9",
+}
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_every_format_opencv_reads_has_its_size_read_from_the_header(suffix):
+    data = encoded(suffix)
+    assert image_size(data) == (53, 37)
+    if suffix in (".pfm", ".hdr"):  # float samples: decoded, then refused as before
+        with pytest.raises(ImageReadError, match="unsupported sample type float32"):
+            decode_image_bytes(data, f"x{suffix}")
+    else:
+        assert decode_image_bytes(data, f"x{suffix}").shape == (37, 53, 3)
+    with pytest.raises(ImageTooLarge, match=rf"x{suffix}: 53×37 is 0.0 megapixels, over the limit of 0.001"):
+        decode_image_bytes(data, f"x{suffix}", max_pixels=1000)
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_a_small_file_claiming_gigapixels_is_refused_before_decoding(name, monkeypatch):
+    def no_decoding(*args):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(io.cv2, "imdecode", no_decoding)
+    with pytest.raises(ImageTooLarge, match=f"{name}: .* megapixels, over the limit of 110"):
+        decode_image_bytes(BOMBS[name], name)
+
+
+def test_a_format_whose_size_cannot_be_read_is_refused(monkeypatch):
+    monkeypatch.setattr(io.cv2, "imdecode", lambda *args: pytest.fail("decoded"))
+    with pytest.raises(ImageReadError, match="unknown format"):
+        decode_image_bytes(b"\x76\x2f\x31\x01" + b"\0" * 64, "x.exr")  # OpenEXR: no reader for its size here
+    with pytest.raises(ImageReadError, match="unknown format"):
+        decode_image_bytes(b"#?RADIANCE\n\n-Y oops\n", "x.hdr")
+
+
+def test_the_limit_is_none_for_trusted_callers():
+    data = encoded(".png")
+    assert decode_image_bytes(data, "x.png", max_pixels=None).shape == (37, 53, 3)
+
+
+def test_command_line_names_the_file_and_the_flag(model_path, tmp_path, capsys):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(BOMBS["bomb.png"])
+    before = bomb.read_bytes()
+    assert matte(model_path, str(bomb), "-o", str(tmp_path / "out.png")) == 1
+    err = capsys.readouterr().err
+    assert f"{bomb}: 20000×20000 is 400.0 megapixels, over the limit of 110 (--max-pixels lifts it)" in err
+    assert bomb.read_bytes() == before and not (tmp_path / "out.png").exists()
+
+
+def test_command_line_limit_is_the_flag(model_path, photos, tmp_path, capsys):
+    assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "a.png"),
+                 "--max-pixels", "1000") == 1
+    assert "120×160 is 0.0 megapixels, over the limit of 0.001" in capsys.readouterr().err
+    assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "a.png"), "--max-pixels",
+                 "0") == 1
+    assert "--max-pixels must be positive" in capsys.readouterr().err
