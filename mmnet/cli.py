@@ -226,6 +226,11 @@ def _prepare_alpha(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _max_pixels() -> int:
+    from mmnet.data.io import MAX_PIXELS  # numpy and OpenCV only
+    return MAX_PIXELS
+
+
 def _add_matte(sub) -> None:
     p = sub.add_parser("matte", help="matte photos (files, folders, globs, - for stdin) to PNGs, and videos")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -248,6 +253,9 @@ def _add_matte(sub) -> None:
                    help="upsample the matte guided by the photo (default: on)")
     p.add_argument("--smooth", type=float, metavar="S",
                    help="video: temporal smoothing strength in [0, 1), 0 off (default: 0.8)")
+    p.add_argument("--max-pixels", type=float, default=_max_pixels(),
+                   help="the largest photo or video frame decoded, checked in its header first (default: "
+                        "%(default).0f)")
     p.set_defaults(handler=_matte)
 
 
@@ -256,7 +264,7 @@ def _matte(args: argparse.Namespace) -> None:
     code = matte(args.inputs, args.output, model=args.model, size=args.size, threads=args.threads,
                  watch=args.watch, format=args.format, background=args.background, threshold=args.threshold,
                  overwrite=args.overwrite, refine=args.refine, smooth=args.smooth,
-                 backend=args.backend)
+                 backend=args.backend, max_pixels=int(args.max_pixels))
     if code:
         raise SystemExit(code)
 
