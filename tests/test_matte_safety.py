@@ -63,3 +63,45 @@ def test_a_video_is_never_its_own_output(tmp_path, capsys):
 def test_watch_into_the_watched_folder_is_refused(model_path, tmp_path):
     result = run(model_path, str(tmp_path), "-o", str(tmp_path), "--watch")
     assert result.returncode == 1 and b"--watch writes outside the watched folder" in result.stderr
+
+
+# ------------------------------------------------------------------- 3: stale outputs are redone, suffixes kept
+def test_an_output_is_skipped_only_when_made_the_same_way(model_path, photos, tmp_path, capsys):
+    photo = tmp_path / "in" / "p.jpg"
+    photo.parent.mkdir()
+    shutil.copy(photos / "synth_00000.jpg", photo)
+    target = tmp_path / "p.png"
+    assert matte(model_path, str(photo), "-o", str(target)) == 0
+    assert matte(model_path, str(photo), "-o", str(target)) == 0
+    assert "done 0, skipped 1" in capsys.readouterr().err
+    assert matte(model_path, str(photo), "-o", str(target), "--format", "rgba") == 0  # another --format
+    assert "done 1, skipped 0" in capsys.readouterr().err and read(target).shape == (160, 120, 4)
+    assert matte(model_path, str(photo), "-o", str(target), "--format", "rgba", "--no-refine") == 0
+    assert "done 1, skipped 0" in capsys.readouterr().err
+    shutil.copy(photos / "synth_00001.jpg", photo)  # the input changed
+    assert matte(model_path, str(photo), "-o", str(target), "--format", "rgba", "--no-refine") == 0
+    assert "done 1, skipped 0" in capsys.readouterr().err
+    other = tmp_path / "other.onnx"  # another model (the same weights under another name)
+    shutil.copy(model_path, other)
+    from test_runtime import SIZE
+    from mmnet.cli import main
+    assert main(["matte", str(photo), "-o", str(target), "--format", "rgba", "--no-refine", "--model", str(other),
+                 "--size", str(SIZE)]) == 0
+    assert "done 1, skipped 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix, channels", [(".jpg", 3), (".jpeg", 3), (".webp", 4)])
+def test_a_single_output_is_written_in_the_format_its_suffix_names(model_path, photos, tmp_path, suffix, channels):
+    target = tmp_path / f"x{suffix}"
+    format = "composite" if channels == 3 else "rgba"
+    assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(target), "--format", format) == 0
+    assert target.is_file(), f"{target} is not a file"
+    data = target.read_bytes()
+    assert data.startswith(b"\xff\xd8") if channels == 3 else data[8:12] == b"WEBP"
+    assert read(target).shape == (160, 120, channels)
+
+
+def test_a_cutout_is_never_written_as_jpeg(model_path, photos, tmp_path, capsys):
+    assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "x.jpg"), "--format",
+                 "rgba") == 1
+    assert "JPEG has no alpha channel" in capsys.readouterr().err and not list(tmp_path.iterdir())

@@ -16,6 +16,7 @@ upload); `read_image` / `read_mask` read a file and call them.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import cv2
@@ -87,6 +88,69 @@ def encode_png(pixels: np.ndarray, compression: int = 1, in_place: bool = False)
     if not ok:
         raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as PNG")
     return encoded.tobytes()
+
+
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # what a matte, cut-out or composite can be written as
+_RECORD = b"mmnet"  # the keyword of the PNG text chunk, and the prefix of the JPEG comment, that hold a record
+
+
+def encode_image(pixels: np.ndarray, suffix: str = ".png", record: str | None = None, in_place: bool = False
+                 ) -> bytes:
+    """uint8 H×W, H×W×3 (RGB) or H×W×4 (RGBA) -> PNG, JPEG (quality 95; no alpha) or lossless WebP bytes, by
+    `suffix`; `record` (text, e.g. how the image was made) goes into a PNG text chunk or a JPEG comment."""
+    suffix = suffix.lower()
+    if suffix == ".png":
+        data = encode_png(pixels, in_place=in_place)
+        return data[:33] + _png_chunk(b"tEXt", _RECORD + b"\0" + record.encode("latin-1", "replace")) + data[33:] \
+            if record is not None else data  # after the signature and IHDR
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"cannot write {suffix} images (write {', '.join(OUTPUT_SUFFIXES)})")
+    if suffix in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[2] == 4:
+        raise ValueError("JPEG has no alpha channel: write the cut-out as .png or .webp")
+    if pixels.ndim == 3:
+        code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        pixels = cv2.cvtColor(pixels, code, dst=pixels) if in_place else cv2.cvtColor(pixels, code)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix != ".webp" else [cv2.IMWRITE_WEBP_QUALITY, 101]
+    ok, encoded = cv2.imencode(suffix, pixels, params)
+    if not ok:
+        raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as {suffix}")
+    data = encoded.tobytes()
+    if record is not None and suffix != ".webp":
+        comment = _RECORD + b":" + record.encode("utf-8")
+        data = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+    return data
+
+
+def read_record(path: str | Path) -> str | None:
+    """The record `encode_image` put into the image file at `path`, or None (none, or not readable)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(1 << 16)
+    except OSError:
+        return None
+    if head.startswith(_PNG_SIGNATURE):
+        pos = len(_PNG_SIGNATURE)
+        while pos + 8 <= len(head):
+            length, kind = int.from_bytes(head[pos:pos + 4], "big"), head[pos + 4:pos + 8]
+            body = head[pos + 8:pos + 8 + length]
+            if kind == b"tEXt" and body.startswith(_RECORD + b"\0"):
+                return body[len(_RECORD) + 1:].decode("latin-1")
+            if kind in (b"IDAT", b"IEND"):
+                return None
+            pos += 12 + length
+    if head.startswith(_JPEG_SOI):
+        pos = 2
+        while pos + 4 <= len(head) and head[pos] == 0xFF and head[pos + 1] not in (0xDA, 0xD9):
+            length = int.from_bytes(head[pos + 2:pos + 4], "big")
+            body = head[pos + 4:pos + 2 + length]
+            if head[pos + 1] == 0xFE and body.startswith(_RECORD + b":"):
+                return body[len(_RECORD) + 1:].decode("utf-8", "replace")
+            pos += 2 + length
+    return None
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
 
 def _read_bytes(path: str | Path) -> bytes:

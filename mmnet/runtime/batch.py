@@ -6,6 +6,7 @@ atomically. A bad photo or an unwritable output is reported by name at the end; 
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.io import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_image_bytes, encode_png, read_image, \
-    read_size
+from mmnet.data.io import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_image_bytes, encode_image, read_image, \
+    read_record, read_size
 from mmnet.files import write_atomic
 from mmnet.runtime import compose
 from mmnet.runtime.model import Matting, load
@@ -107,14 +108,20 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
         todo = None
     else:
         todo = plan(inputs, output)
+    if todo and len(todo.jobs) == 1 and todo.jobs[0].output is not None and format == "rgba" and \
+            todo.jobs[0].output.suffix.lower() in (".jpg", ".jpeg"):
+        raise UsageError(f"-o {output}: JPEG has no alpha channel; write the cut-out as .png or .webp")
     matting = load(model, threads=threads, size=size, backend=backend)
+    options = {"format": format, "background": _fingerprint(background), "model": _fingerprint(matting.path),
+               "size": matting.size, "refine": matting.refine if refine is None else refine,
+               **({"threshold": threshold} if format == "mask" else {})}
     tally = Tally()
     tally.failures += todo.problems if todo else []
     total = None if todo is None else len(todo.jobs) + len(todo.problems)
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool, \
             tqdm(total=total, initial=len(tally.failures), unit="photo", disable=total is not None and total < 2,
                  dynamic_ncols=True) as bar:
-        runner = Runner(matting, render, pool, tally, bar, overwrite, max_pixels)
+        runner = Runner(matting, render, pool, tally, bar, overwrite, max_pixels, options)
         if watch:
             _watch(runner, Watcher(Path(inputs[0]), Path(output)))
         else:
@@ -172,15 +179,19 @@ class Runner:
     result is counted by the thread that wrote it, so what was written before an interrupt is counted."""
 
     def __init__(self, matting: Matting, render: Render, pool: ThreadPoolExecutor, tally: Tally, bar: tqdm,
-                 overwrite: bool, max_pixels: int | None = MAX_PIXELS) -> None:
+                 overwrite: bool, max_pixels: int | None = MAX_PIXELS, options: dict | None = None) -> None:
+        """options: how the outputs are made, recorded in each (`record`) so that a later run skips an output
+        only when it was made from the same input in the same way."""
         self.matting, self.render, self.pool = matting, render, pool
         self.tally, self.bar, self.overwrite, self.max_pixels = tally, bar, overwrite, max_pixels
+        self.options = options or {}
         self._lock = threading.Lock()
 
     def run(self, jobs: list[Job]) -> None:
         todo = []
         for job in jobs:
-            if job.output is not None and job.output.exists() and not self.overwrite:
+            if job.output is not None and not self.overwrite and self.record(job) is not None and \
+                    read_record(job.output) == self.record(job):
                 self._count(skipped=True)
             else:
                 todo.append(job)
@@ -202,6 +213,12 @@ class Runner:
         except KeyboardInterrupt:
             self.pool.shutdown(wait=True, cancel_futures=True)  # the writes under way finish and count
             raise
+
+    def record(self, job: Job) -> str | None:
+        """What an output was made from and how, as ASCII JSON; None for a photo from stdin."""
+        if job.source is None:
+            return None
+        return json.dumps({"input": _fingerprint(job.source), **self.options}, sort_keys=True)
 
     def _load(self, job: Job) -> tuple[np.ndarray, np.ndarray]:
         """Decode and squash-resize one photo (in a pool thread)."""
@@ -233,7 +250,8 @@ class Runner:
             full = self.matting.to_full(alpha, rgb, small, self.render.refine, parallel=False)
             rendered = self.render(rgb, full)
             del full  # a large photo's float matte, freed before encoding
-            data = encode_png(rendered, in_place=True)
+            suffix = job.output.suffix if job.output is not None else ".png"
+            data = encode_image(rendered, suffix, self.record(job), in_place=True)
             del rendered
             if job.output is None:
                 sys.stdout.buffer.write(data)
@@ -259,6 +277,17 @@ class Runner:
             else:
                 self.tally.done += 1
             self.bar.update(1)
+
+
+def _fingerprint(path: str | Path | None) -> list | str | None:
+    """A file as [name, bytes, modification time in ns] (it changes when the file does); other text as it is."""
+    if path is None:
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return str(path)
+    return [Path(path).name, stat.st_size, stat.st_mtime_ns]
 
 
 def _pixels(job: Job) -> float:

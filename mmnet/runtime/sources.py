@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmnet.data.dataset import IMAGE_SUFFIXES
+from mmnet.data.io import OUTPUT_SUFFIXES
 
 STDIN = "-"
 _MAGIC = ("*", "?", "[")
@@ -36,8 +37,9 @@ class UsageError(ValueError):
 
 
 def single_file_output(inputs: list[str], output: str | None) -> bool:
-    """True when one image goes to one named file: a single INPUT (a file or -) and `-o NAME.png`."""
-    if len(inputs) != 1 or output is None or Path(output).suffix.lower() != ".png":
+    """True when one image goes to one named file: a single INPUT (a file or -) and `-o NAME.png` (or .jpg,
+    .jpeg, .webp: written in that format)."""
+    if len(inputs) != 1 or output is None or Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
         return False
     return inputs[0] == STDIN or not (Path(inputs[0]).is_dir() or any(m in inputs[0] for m in _MAGIC))
 
@@ -57,8 +59,8 @@ def plan(inputs: list[str], output: str | None) -> Plan:
     if output is None:
         raise UsageError("give the output folder with -o OUT (or -o NAME.png for a single image)")
     out = Path(output)
-    if out.suffix.lower() == ".png":
-        raise UsageError(f"-o {out}: a .png file takes one image; give a folder for several")
+    if out.suffix.lower() in OUTPUT_SUFFIXES:
+        raise UsageError(f"-o {out}: a {out.suffix} file takes one image; give a folder for several")
     if out.is_file():
         raise UsageError(f"{out}: -o names an existing file; give a folder (or NAME.png for a single image)")
     jobs, problems, claimed, sources = [], [], {}, []
