@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from mmnet.data.dataset import MattingDataset
 from mmnet.models import create
-from mmnet.training.checkpoint import FINISHED, latest_checkpoint, load_checkpoint, save_checkpoint
+from mmnet.training.checkpoint import FINISHED, latest_checkpoint, load_checkpoint, load_newest, save_checkpoint
 from mmnet.training.losses import LossWeights, MattingLoss, weight_decay_groups
 from mmnet.training.sampler import ResumableSampler
 
@@ -218,7 +218,8 @@ def train(config: TrainConfig) -> Path:
                                                use_buffers=True) if config.ema_decay > 0 else None)
 
     step = 0
-    resume_from = latest_checkpoint(train_dir)
+    resumed = load_newest(train_dir)  # a damaged newest checkpoint is named and passed over
+    resume_from = resumed[0] if resumed else None
     if resume_from is None and config.init_from:
         source = Path(config.init_from)
         initial = load_checkpoint(latest_checkpoint(source) or source if source.is_dir() else source)
@@ -227,8 +228,8 @@ def train(config: TrainConfig) -> Path:
             ema.module.load_state_dict(model.state_dict())
         if is_main:
             print(f"starting from the weights of {config.init_from} (step {initial['step']})")
-    if resume_from is not None:
-        state = load_checkpoint(resume_from)
+    if resumed is not None:
+        state = resumed[1]
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None and state.get("ema") is not None:
