@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,7 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
         if is_file:
             return [] if done else [(-1, target)]
         found = [(s, p) for s, p in list_checkpoints(target) if s not in done]
-        return found if loop else found[-1:]
+        return found if loop else found[::-1]  # once: the newest that can be read
 
     while True:
         queue = pending()
@@ -122,6 +123,12 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
             try:
                 state = load_checkpoint(path)
             except FileNotFoundError:  # pruned by the trainer before we got to it
+                done.add(step)
+                continue
+            except ValueError as error:  # a damaged file: named, and an older one (or the next) is scored
+                if is_file:
+                    raise
+                print(f"warning: {error}; skipped", file=sys.stderr, flush=True)
                 done.add(step)
                 continue
             step = state["step"]
@@ -135,9 +142,11 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
             log.add(step, path, scores)
             keeper.update(step, path, scores)
             done.add(-1 if is_file else step)
+            if not loop:
+                break
         if not loop or is_file:
-            if not done:
-                raise FileNotFoundError(f"{target}: no checkpoint-*.pt in this train dir")
+            if not log.rows:
+                raise FileNotFoundError(f"{target}: no readable checkpoint-*.pt in this train dir")
             return log.rows
         if (target / FINISHED).exists() and not pending():
             return log.rows

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -55,3 +56,16 @@ def load_checkpoint(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises several types for a damaged file
         raise ValueError(f"{path}: not a readable mmnet checkpoint ({error})") from error
+
+
+def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
+    """The newest readable checkpoint of `train_dir` and its state (None: there is none); a damaged newer one
+    is named on stderr and passed over, so that one bad file does not stop a run for good."""
+    for _, path in reversed(list_checkpoints(train_dir)):
+        try:
+            return path, load_checkpoint(path)
+        except FileNotFoundError:  # pruned meanwhile
+            continue
+        except ValueError as error:
+            print(f"warning: {error}; using an older checkpoint", file=sys.stderr)
+    return None
