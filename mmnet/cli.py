@@ -283,6 +283,10 @@ def _add_serve(sub) -> None:
                    help="fetch the page's onnxruntime-web with npm (or from a `npm pack` TARBALL) and exit")
     p.add_argument("--certfile", help="HTTPS certificate (a phone's browser gives the camera only over HTTPS)")
     p.add_argument("--keyfile", help="HTTPS private key")
+    p.add_argument("--allowed-hosts", nargs="+", default=[], metavar="NAME",
+                   help="host names served besides localhost and IP addresses (* for any)")
+    p.add_argument("--cors", nargs="+", default=[], metavar="ORIGIN",
+                   help="web origins allowed to call the API from their pages (e.g. https://app.example)")
     p.set_defaults(handler=_serve)
 
 
@@ -295,7 +299,8 @@ def _serve(args: argparse.Namespace) -> None:
     from mmnet.serve.app import MB, Limits, serve
     limits = Limits(max_bytes=int(args.max_upload_mb * MB), max_pixels=int(args.max_pixels))
     serve(args.host, args.port, model=args.model, threads=args.threads, workers=args.workers, limits=limits,
-          page=not args.api_only, certfile=args.certfile, keyfile=args.keyfile)
+          page=not args.api_only, certfile=args.certfile, keyfile=args.keyfile, allowed_hosts=args.allowed_hosts,
+          cors=args.cors)
 
 
 def _add_demo(sub) -> None:
