@@ -258,3 +258,36 @@ def test_page_mattes_the_camera_live(page_server: str, tmp_path: Path) -> None:
         page.screenshot(path=str(shot))
         pixels = read_image(shot)
         assert pixels.shape[0] > 300 and pixels.std() > 10
+
+
+# ----------------------------------------------------------------------- other pages in the user's browser
+def test_a_foreign_host_name_is_refused(api: str, photo: bytes) -> None:
+    """DNS rebinding: a page's own name resolved to 127.0.0.1 reaches the server with that name as Host."""
+    port = api.rsplit(":", 1)[1]
+    response = _post(api, {"file": ("a.jpg", photo)}, headers={"host": f"attacker.example:{port}"})
+    assert response.status_code == 421 and "--allowed-hosts attacker.example" in response.json()["error"]
+    assert httpx.get(f"{api}/api/models", headers={"host": "attacker.example"}).status_code == 421
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "192.168.1.20:8000"):
+        assert httpx.get(f"{api}/api/models", headers={"host": host}).status_code == 200, host
+
+
+def test_a_cross_origin_post_is_refused(api: str, photo: bytes) -> None:
+    """A form on another site posting to localhost: the browser sends its Origin."""
+    response = _post(api, {"file": ("a.jpg", photo)}, headers={"origin": "https://evil.example"})
+    assert response.status_code == 403 and "--cors https://evil.example" in response.json()["error"]
+    same = _post(api, {"file": ("a.jpg", photo)}, headers={"origin": api})
+    assert same.status_code == 200 and "access-control-allow-origin" not in same.headers
+
+
+def test_cors_allows_the_named_origin_only(photo: bytes) -> None:
+    with running_server("--api-only", "--model", MODEL, "--workers", "1", "--threads", "1",
+                        "--cors", "https://app.example", "--allowed-hosts", "matte.lan") as url:
+        allowed = _post(url, {"file": ("a.jpg", photo)}, headers={"origin": "https://app.example"})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        preflight = httpx.options(f"{url}/api/matte", headers={"origin": "https://app.example",
+                                                              "access-control-request-method": "POST"})
+        assert preflight.status_code == 204 and "POST" in preflight.headers["access-control-allow-methods"]
+        other = _post(url, {"file": ("a.jpg", photo)}, headers={"origin": "https://evil.example"})
+        assert other.status_code == 403
+        assert httpx.get(f"{url}/api/models", headers={"host": "matte.lan:80"}).status_code == 200

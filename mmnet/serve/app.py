@@ -19,7 +19,7 @@ import contextlib
 import mimetypes
 import os
 import queue
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -40,6 +40,7 @@ from mmnet.runtime import compose
 from mmnet.runtime.batch import FORMATS, Render
 from mmnet.runtime.model import Matting, load
 from mmnet.runtime.weights import read_manifest, resolve
+from mmnet.serve.guard import Guard
 
 MB = 1 << 20
 ISOLATION = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp"),
@@ -85,11 +86,13 @@ def default_workers() -> int:
 
 
 def create_app(model: str | Path | None = None, *, threads: int | None = None, workers: int | None = None,
-               limits: Limits = Limits(), assets: Path | None = None) -> Starlette:
+               limits: Limits = Limits(), assets: Path | None = None, allowed_hosts: Sequence[str] = (),
+               cors: Sequence[str] = ()) -> Starlette:
     """The app: the API runs `model` (see `mmnet.load`) in `workers` threads (default: the cores, at most
     4), each model instance with `threads` intra-op threads (default: the cores shared out among the
     workers); the page is served when `assets` (the folder of onnxruntime-web, `mmnet.serve.assets.ensure()`)
-    is given, else only the API."""
+    is given, else only the API. Requests for other host names, and cross-origin API requests, are refused
+    (`mmnet.serve.guard`) unless `allowed_hosts` and `cors` name them."""
     workers = workers or default_workers()
     models = Models(model, workers, threads or max(1, (os.cpu_count() or 1) // workers))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="matte")
@@ -108,6 +111,7 @@ def create_app(model: str | Path | None = None, *, threads: int | None = None, w
     app.state.models, app.state.pool, app.state.limits = models, pool, limits
     app.state.shipped = shipped_models()
     app.add_middleware(CrossOriginIsolation)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, cors=cors)
     return app
 
 
@@ -253,7 +257,7 @@ def decode_checked(data: bytes, name: str, max_pixels: int) -> np.ndarray:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, model: str | Path | None = None, threads: int | None = None,
           workers: int | None = None, limits: Limits = Limits(), page: bool = True, certfile: str | None = None,
-          keyfile: str | None = None) -> None:
+          keyfile: str | None = None, allowed_hosts: Sequence[str] = (), cors: Sequence[str] = ()) -> None:
     """Run the app with uvicorn until Ctrl-C. `page`: fetch onnxruntime-web if needed and serve the page;
     `certfile`/`keyfile`: HTTPS, which a phone's browser needs for the camera on anything but localhost."""
     import uvicorn
@@ -261,7 +265,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, model: str | Path | None
     from mmnet.serve import assets as browser_runtime
 
     folder = browser_runtime.ensure() if page else None
-    app = create_app(model, threads=threads, workers=workers, limits=limits, assets=folder)
+    app = create_app(model, threads=threads, workers=workers, limits=limits, assets=folder,
+                     allowed_hosts=allowed_hosts, cors=cors)
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     print(f"mmnet serve: {scheme}://{shown}:{port}/" + ("  (the page; API: POST /api/matte)" if page else
