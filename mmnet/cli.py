@@ -235,8 +235,8 @@ def _add_matte(sub) -> None:
     p = sub.add_parser("matte", help="matte photos (files, folders, globs, - for stdin) to PNGs, and videos")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (recursive), globs, -, or video files (.mp4, .mov, .mkv, .webm, ...)")
-    p.add_argument("-o", "--output", help="output folder, or NAME.png for a single image (default for -: stdout), "
-                                          "or NAME.mp4|.webm|.mov|.mkv for a single video")
+    p.add_argument("-o", "--output", help="output folder, or NAME.png|.jpg|.webp for a single image (default for -: "
+                                          "stdout), or NAME.mp4|.webm|.mov|.mkv for a single video; never an input")
     p.add_argument("--watch", action="store_true", help="process new photos in the INPUT folder until Ctrl-C")
     p.add_argument("--format", default="alpha", choices=["alpha", "rgba", "composite", "mask"],
                    help="alpha: 8-bit matte; rgba: transparent cut-out; composite: new background; mask: binary")
@@ -247,8 +247,9 @@ def _add_matte(sub) -> None:
     p.add_argument("--size", type=int, help="input side for a dynamic-size .onnx or a checkpoint")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
     p.add_argument("--backend", choices=["onnxruntime", "openvino"],
-                   help="inference runtime (default: the fastest installed)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+                   help="inference runtime (default: onnxruntime)")
+    p.add_argument("--overwrite", action="store_true", help="redo existing outputs (default: skip those made from "
+                                                             "the same input with the same options)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
                    help="upsample the matte guided by the photo (default: on)")
     p.add_argument("--smooth", type=float, metavar="S",
