@@ -65,10 +65,14 @@ def _add_train(sub) -> None:
     p.add_argument("--composite-scene", type=float, default=0.0,
                    help="probability of a composite being a scene: up to 4 people, each 5-100%% of the height")
     p.add_argument("--backgrounds", help="folder of background photos (15%% held out for validation)")
-    p.add_argument("--num-workers", type=int, default=2, help="data loading processes")
+    p.add_argument("--num-workers", type=int,
+                   help="data loading processes (default: 2 on the CPU; on CUDA the cores less one)")
+    p.add_argument("--prefetch-factor", type=int, default=2, help="batches each data loading process prepares")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: on with CUDA, off on the CPU)")
     p.set_defaults(handler=_train)
 
 
@@ -204,6 +208,34 @@ def _add_synthetic(sub) -> None:
 def _synthetic(args: argparse.Namespace) -> None:
     from mmnet.data.synthetic import make_dataset
     print(f"wrote {make_dataset(args.root, args.num, args.height, args.width, args.split, args.seed)}")
+
+
+def _add_pack(sub) -> None:
+    p = sub.add_parser("pack", help="the training part of a recipe's data at training resolution, in one small "
+                                    "folder (to carry to a GPU machine)")
+    p.add_argument("out", help="the pack folder (layout: <set name>/<split>/{image,mask}, backgrounds/)")
+    p.add_argument("--dataset-path", required=True, help="the first people set, as for mmnet train")
+    p.add_argument("--add-dataset", dest="add_datasets", action="append", default=[], metavar="PATH",
+                   help="another people set (repeatable)")
+    p.add_argument("--backgrounds", help="background photos: their training part is packed")
+    p.add_argument("--dataset-split-name", default="train")
+    p.add_argument("--size", type=int, default=256, help="short side of every photo, matte and background")
+    p.add_argument("--val-holdout", type=float, default=10.0, help="percent of each set held out: not packed")
+    p.add_argument("--quality", type=int, default=78, help="WebP quality of the people's photos")
+    p.add_argument("--background-quality", type=int, default=70, help="WebP quality of the backgrounds")
+    p.add_argument("--max-mib", type=float, default=50.0, help="refuse to write a larger pack")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing pack")
+    p.add_argument("--workers", type=int, default=2, help="threads")
+    p.set_defaults(handler=_pack)
+
+
+def _pack(args: argparse.Namespace) -> None:
+    from mmnet.data import pack
+    summary = pack.pack(args.out, [args.dataset_path, *args.add_datasets], args.backgrounds,
+                        split=args.dataset_split_name, size=args.size, holdout_percent=args.val_holdout,
+                        quality=args.quality, background_quality=args.background_quality,
+                        cap_bytes=int(args.max_mib * pack.MIB), overwrite=args.overwrite, workers=args.workers)
+    print(summary.report())
 
 
 def _add_prepare_alpha(sub) -> None:
@@ -348,7 +380,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic,
+    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic, _add_pack,
                 _add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench):
         add(sub)
     return parser, sub.choices

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -69,10 +71,12 @@ class TrainConfig:
     composite_occlude: float = 0.0  # probability of an object in front of the people of a composite (occlude)
     composite_scene: float = 0.0  # probability of a composite being a scene: a group, down to 5 % of the height
     backgrounds: str | None = None  # folder of background photos for --composite
-    num_workers: int = 2
+    num_workers: int | None = None  # None: 2 on the CPU; on CUDA the cores per process less one (default_workers)
+    prefetch_factor: int = 2  # batches each worker prepares ahead
     threads: int | None = None
     channels_last: bool = True
     device: str = "auto"
+    amp: bool | None = None  # bf16 autocast; None: on for CUDA only (fp32 on the CPU)
 
     def model_kwargs(self) -> dict:
         kwargs = ({"width_multiplier": self.width_multiplier} if self.model == "mmnet"
@@ -118,6 +122,55 @@ def ema_with_warmup(decay: float):
     return update
 
 
+def ema_update(ema: torch.optim.swa_utils.AveragedModel, model: nn.Module, decay: float) -> None:
+    """`ema.update_parameters(model)` with `ema_with_warmup(decay)`, the same arithmetic, but with the count read
+    from the CPU: AveragedModel copies its count to the GPU and back, a host sync at every step."""
+    n = int(ema.n_averaged)  # a CPU tensor: no sync
+    averaged = [*ema.module.parameters(), *ema.module.buffers()]
+    current = [*model.parameters(), *model.buffers()]
+    weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+    with torch.no_grad():
+        for a, c in zip(averaged, current, strict=True):
+            if n > 0 and a.is_floating_point():
+                a.lerp_(c, weight)
+            else:  # the first update copies; counters such as BatchNorm's num_batches_tracked are copied
+                a.copy_(c)
+    ema.n_averaged += 1
+
+
+def default_workers(device: torch.device) -> int:
+    """DataLoader workers: 2 on the CPU (the training uses the cores); on CUDA this process's share of the
+    cores (torchrun's LOCAL_WORLD_SIZE processes per machine) less one for the main process."""
+    if device.type != "cuda":
+        return 2
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(2, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")) - 1)
+
+
+def collate_uint8(batch: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of (float32 image, float32 alpha) in [0, 1] as uint8 tensors (rounded to 1/255): a quarter of
+    the bytes through shared memory, pinning and the bus; the GPU turns them back into floats (`to_device`)."""
+    images = np.stack([item[0] for item in batch])
+    alphas = np.stack([item[1] for item in batch])
+    return (torch.from_numpy(np.rint(images * 255).astype(np.uint8)),
+            torch.from_numpy(np.rint(alphas * 255).astype(np.uint8)))
+
+
+def to_device(batch: tuple[torch.Tensor, torch.Tensor], device: torch.device,
+              memory_format: torch.memory_format) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and alphas on `device` as float32 in [0, 1] (uint8 batches divided by 255 there), without waiting."""
+    images, alphas = batch
+    images = images.to(device, memory_format=memory_format, non_blocking=True)
+    alphas = alphas.to(device, non_blocking=True)
+    if images.dtype == torch.uint8:
+        images, alphas = images.float().div_(255), alphas.float().div_(255)
+    return images, alphas
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(1)  # one process per core: OpenCV's own threads would only compete
+
+
 def train_mode(model: nn.Module, freeze_bn: bool = False) -> None:
     """Training mode; with `freeze_bn` every batch norm stays in eval mode: it normalises with its running
     statistics, exactly as at inference, and no longer updates them (its scale and shift still learn)."""
@@ -128,11 +181,12 @@ def train_mode(model: nn.Module, freeze_bn: bool = False) -> None:
                 module.eval()
 
 
-def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainConfig, model: nn.Module, fused: bool = False) -> torch.optim.Optimizer:
+    """The optimizer; `fused`: Adam's fused CUDA kernel (one launch for every parameter)."""
     groups = weight_decay_groups(model, config.weight_decay)
     lr = config.learning_rate
     if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=lr)
+        return torch.optim.Adam(groups, lr=lr, fused=True) if fused else torch.optim.Adam(groups, lr=lr)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=config.momentum)
     if config.optimizer == "rmsprop":
@@ -140,9 +194,10 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
 
 
-def _training_set(config: TrainConfig, progress: bool):
+def _training_set(config: TrainConfig, progress: bool, workers: int = 2):
     """The training part of `dataset_path` (and of each of `add_datasets`), composited onto the training part
-    of the backgrounds when `composite` > 0."""
+    of the backgrounds when `composite` > 0; foreground colours not yet cached are computed by `workers`
+    processes."""
     roots = [config.dataset_path, *config.add_datasets]
     bases = [MattingDataset(root, config.dataset_split_name, config.size, augment=True,
                             holdout_percent=config.val_holdout, holdout=False, color_jitter=config.color_jitter,
@@ -154,7 +209,7 @@ def _training_set(config: TrainConfig, progress: bool):
     from mmnet.data.composite import CompositeDataset, ForegroundCache, load_backgrounds
     if not config.backgrounds:
         raise ValueError("--composite needs --backgrounds FOLDER")
-    foregrounds = [ForegroundCache(base, progress=progress).foregrounds for base in bases]
+    foregrounds = [ForegroundCache(base, workers=workers, progress=progress).foregrounds for base in bases]
     backgrounds = load_backgrounds(config.backgrounds, config.size, holdout=False)
     return CompositeDataset(bases, backgrounds, foregrounds, p_composite=config.composite,
                             p_two=config.composite_two, jitter=config.composite_jitter,
@@ -206,14 +261,19 @@ def train(config: TrainConfig) -> Path:
     is_main = rank == 0
     train_dir = Path(config.train_dir)
     torch.manual_seed(config.seed)
+    cuda = device.type == "cuda"
+    amp = config.amp if config.amp is not None else cuda
+    workers = config.num_workers if config.num_workers is not None else default_workers(device)
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
 
-    dataset = _training_set(config, progress=is_main)
+    dataset = _training_set(config, progress=is_main, workers=max(2, workers) if cuda else 2)
     total = config.total_steps(len(dataset), world_size)
 
     model = create(config.model, **config.model_kwargs()).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    optimizer = make_optimizer(config, model)
+    optimizer = make_optimizer(config, model, fused=cuda)
     ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay),
                                                use_buffers=True) if config.ema_decay > 0 else None)
 
@@ -245,9 +305,11 @@ def train(config: TrainConfig) -> Path:
     criterion = MattingLoss(LossWeights(config.lambda_alpha, config.lambda_comp, config.lambda_grad,
                                         config.lambda_kd, config.lambda_aux), config.original_comp_scale)
     sampler = ResumableSampler(len(dataset), config.seed, step * config.batch_size * world_size, rank, world_size)
-    loader = DataLoader(dataset, config.batch_size, sampler=sampler, num_workers=config.num_workers,
-                        drop_last=True, persistent_workers=config.num_workers > 0,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(dataset, config.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
+                        persistent_workers=workers > 0, pin_memory=cuda,
+                        prefetch_factor=config.prefetch_factor if workers > 0 else None,
+                        collate_fn=collate_uint8 if cuda else None,
+                        worker_init_fn=_worker_init if cuda and workers > 0 else None)
 
     def save() -> None:
         if is_main:
@@ -261,22 +323,23 @@ def train(config: TrainConfig) -> Path:
     progress = tqdm(total=total, initial=step, disable=not is_main, desc="train", unit="step", dynamic_ncols=True)
     train_mode(model, config.freeze_bn)
     started, window_start, window_images = time.time(), time.time(), 0
+    first_step, trained_images = step, 0
     batches = iter(loader)
     while step < total:
-        images, alphas = next(batches)
-        images = images.to(device, memory_format=memory_format, non_blocking=True)
-        alphas = alphas.to(device, non_blocking=True)
+        images, alphas = to_device(next(batches), device, memory_format)
         lr = learning_rate(config, step, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        logits, aux_logits = ddp_model(images, with_aux=True)
-        loss, terms = criterion(logits, aux_logits, alphas, images)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits, aux_logits = ddp_model(images, with_aux=True)
+        loss, terms = criterion(logits, aux_logits, alphas, images)  # in fp32: the losses cast the logits
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if ema is not None:
-            ema.update_parameters(model)
+            ema_update(ema, model, config.ema_decay)
         step += 1
+        trained_images += images.shape[0] * world_size
         window_images += images.shape[0] * world_size
         if is_main and (step % config.log_every == 0 or step == total):
             speed = window_images / max(1e-9, time.time() - window_start)
@@ -293,6 +356,9 @@ def train(config: TrainConfig) -> Path:
     progress.close()
     if is_main:
         log.close()
+        seconds = time.time() - started
+        print(f"trained steps {first_step}-{step} in {seconds:.1f} s: {trained_images / max(seconds, 1e-9):.1f} "
+              f"images/s on {device}{' (bf16 autocast)' if amp else ''}, {workers} data workers")
         (train_dir / FINISHED).write_text(f"{step}\n")
     if world_size > 1:
         dist.barrier()

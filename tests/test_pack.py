@@ -1,0 +1,152 @@
+"""`mmnet pack` and the GPU training path: the pack holds exactly the training parts at the training resolution
+and trains unchanged; the CUDA-only pieces of the trainer (uint8 batches, the sync-free EMA) match the CPU's."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmnet.data.composite import split_backgrounds
+from mmnet.data.dataset import MattingDataset, find_pairs, in_holdout
+from mmnet.data.pack import MIB, PackError, pack, short_side_size
+from mmnet.data.synthetic import make_dataset
+from mmnet.training.presets import PRESETS
+from test_cli import run_script
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> dict[str, Path]:
+    """Two people sets (portrait 120×160 and landscape 150×100 photos) and a folder of backgrounds."""
+    root = tmp_path_factory.mktemp("sources")
+    make_dataset(root / "busts", n=30, height=160, width=120, seed=0)
+    make_dataset(root / "figures", n=30, height=100, width=150, seed=1)
+    make_dataset(root / "bgsource", n=16, height=90, width=140, seed=2)
+    return {"busts": root / "busts", "figures": root / "figures", "backgrounds": root / "bgsource/train/image"}
+
+
+@pytest.fixture(scope="module")
+def packed(sources, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("packs") / "pack"
+    pack(out, [sources["busts"], sources["figures"]], sources["backgrounds"], size=SIZE, progress=False)
+    return out
+
+
+def test_pack_holds_the_training_parts_at_the_short_side(sources, packed):
+    for name in ("busts", "figures"):
+        source = find_pairs(sources[name], "train")
+        held = {pair.stem for pair in source if in_holdout(pair.stem, 10)}
+        pairs = find_pairs(packed / name, "train")
+        assert held and {pair.stem for pair in pairs} == {pair.stem for pair in source} - held
+        for pair in pairs:
+            assert pair.image.suffix == ".webp" and pair.mask.suffix == ".png"
+        dataset = MattingDataset(packed / name, size=SIZE, holdout_percent=10, progress=False)
+        assert len(dataset) == len(pairs)  # the trainer's --val-holdout 10 keeps every packed pair
+        original = MattingDataset(sources[name], size=SIZE, holdout_percent=10, progress=False)
+        assert np.allclose(dataset.aspects, original.aspects, atol=0.02)  # aspect kept
+    mask = MattingDataset(packed / "figures", size=SIZE, progress=False, keep_full_masks=True).full_mask(0)
+    assert mask.shape == (SIZE, 72)  # 150×100 -> short side 48, aspect kept
+    backgrounds = sorted((packed / "backgrounds").iterdir())
+    training = split_backgrounds(sources["backgrounds"], 15, holdout=False)
+    assert 0 < len(training) < 16 and [path.stem for path in backgrounds] == [path.stem for path in training]
+    assert split_backgrounds(packed / "backgrounds", 15, holdout=False) == backgrounds  # all of them again
+    manifest = json.loads((packed / "pack.json").read_text())
+    assert [entry["name"] for entry in manifest["sets"]] == ["busts", "figures"] and manifest["size"] == SIZE
+
+
+def test_short_side_never_enlarges():
+    assert short_side_size(800, 600, 256) == (256, 341)
+    assert short_side_size(100, 150, 256) == (150, 100)
+
+
+def test_pack_refuses_more_than_the_cap_and_writes_nothing(sources, tmp_path):
+    out = tmp_path / "pack"
+    with pytest.raises(PackError, match=r"MiB over the 0.01 MiB cap") as error:
+        pack(out, [sources["busts"]], sources["backgrounds"], size=SIZE, cap_bytes=int(0.01 * MIB), progress=False)
+    assert "busts photos" in str(error.value)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_pack_names_an_unreadable_file_and_keeps_an_existing_pack(sources, packed, tmp_path):
+    broken = tmp_path / "broken"
+    make_dataset(broken, n=12, seed=3)
+    stem = next(pair.stem for pair in find_pairs(broken, "train") if not in_holdout(pair.stem, 10))
+    (broken / "train" / "mask" / f"{stem}.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=f"{stem}.png"):
+        pack(tmp_path / "out", [broken], size=SIZE, progress=False)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(PackError, match="already exists"):
+        pack(packed, [broken], size=SIZE, progress=False)
+    assert (packed / "busts").is_dir()  # untouched
+
+
+def test_gpu_presets_are_the_scenes_recipe_with_large_batches():
+    chain = ["scenes_128", "scenes_256", "scenes_256_freeze_bn", "scenes_128_from_256", "scenes_128_freeze_bn"]
+    scaled = {"batch_size", "learning_rate", "warmup_steps", "max_steps", "checkpoint_every", "log_every"}
+    images = 0
+    for name in chain:
+        cpu, gpu = PRESETS[name], PRESETS[f"gpu_{name}"]
+        assert {k: v for k, v in gpu.items() if k not in scaled} == {k: v for k, v in cpu.items() if k not in scaled}
+        assert gpu["batch_size"] == 256 and gpu["learning_rate"] > cpu["learning_rate"]
+        images += gpu["max_steps"] * gpu["batch_size"]
+    assert images <= 3000 * 7 * 60  # at 3,000 images/s, 7 minutes of steps (the rest: start-up)
+
+
+def test_uint8_batches_round_trip():
+    from mmnet.training.trainer import collate_uint8, to_device
+    rng = np.random.default_rng(0)
+    batch = [(rng.random((3, 8, 8), np.float32), rng.random((1, 8, 8), np.float32)) for _ in range(4)]
+    images, alphas = to_device(collate_uint8(batch), torch.device("cpu"), torch.channels_last)
+    assert images.dtype == torch.float32 and images.is_contiguous(memory_format=torch.channels_last)
+    assert (images - torch.from_numpy(np.stack([b[0] for b in batch]))).abs().max() <= 0.5 / 255 + 1e-6
+    assert (alphas - torch.from_numpy(np.stack([b[1] for b in batch]))).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_sync_free_ema_equals_averaged_model():
+    from mmnet.models import create
+    from mmnet.training.trainer import ema_update, ema_with_warmup
+    torch.manual_seed(0)
+    model = create("mmnet", width_multiplier=0.5)
+    reference, ours = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_with_warmup(0.99),
+                                                           use_buffers=True) for _ in range(2))
+    for _ in range(4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        model.train()(torch.rand(2, 3, 32, 32))  # moves the batch-norm statistics
+        reference.update_parameters(model)
+        ema_update(ours, model, 0.99)
+    for (name, a), b in zip(reference.module.state_dict().items(), ours.module.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert int(ours.n_averaged) == int(reference.n_averaged) == 4
+
+
+def test_bf16_autocast_trains_on_the_cpu_when_asked(sources, tmp_path):
+    from mmnet.training.trainer import TrainConfig, train
+    train(TrainConfig(dataset_path=str(sources["busts"]), train_dir=str(tmp_path), width_multiplier=0.5, size=32,
+                      batch_size=4, max_steps=2, log_every=1, num_workers=0, threads=1, device="cpu", amp=True))
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(np.isfinite(float(row.split(",")[3])) for row in rows[1:])
+
+
+def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_path, monkeypatch):
+    """scripts/train_gpu.sh, shrunk: every gpu_scenes_* stage, from the shipped weights, on the pack's sets."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the foreground cache
+    out = tmp_path / "out"
+    result = run_script("train_gpu.sh", str(packed), str(out), "--", "--max-steps", "1", "--batch-size", "2",
+                        "--size", "32", "--device", "cpu", "--num-workers", "0", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    stages = sorted(path.name for path in out.iterdir())
+    assert stages == ["1-gpu_scenes_128", "2-gpu_scenes_256", "3-gpu_scenes_256_freeze_bn",
+                      "4-gpu_scenes_128_from_256", "5-gpu_scenes_128_freeze_bn"]
+    first, third = (torch.load(out / stage / "checkpoint-00000001.pt", weights_only=False)["config"]
+                    for stage in (stages[0], stages[2]))
+    assert first["init_from"].endswith("mmnet/weights/mmnet-1.0-256.pt")
+    assert first["dataset_path"] == str(packed / "busts") and first["add_datasets"] == [str(packed / "figures")]
+    assert first["backgrounds"] == str(packed / "backgrounds") and first["composite_scene"] == 0.5
+    assert third["freeze_bn"] and third["batch_size"] == 2 and third["init_from"] == str(out / stages[1])
+    assert "the chain took" in result.stdout
