@@ -4,6 +4,36 @@ from __future__ import annotations
 import argparse
 import sys
 
+# The optional extra that installs each module a verb may need (pyproject.toml's optional-dependencies).
+EXTRAS = {"torch": "train", "onnx": "train", "onnxscript": "train", "matplotlib": "train", "pymatting": "train",
+          "starlette": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
+          "PIL": "serve", "av": "video", "openvino": "openvino", "litert_torch": "tflite",
+          "ai_edge_litert": "litert", "httpx": "dev", "playwright": "dev"}
+STRIDE = 16  # every model's output stride: an input side must be a multiple of it
+
+
+def input_size(text: str) -> int:
+    """An argparse type: a network input side, a positive multiple of 16."""
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of pixels") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"{size} is not a positive size (a multiple of {STRIDE}, e.g. 256)")
+    if size % STRIDE:
+        below = max(STRIDE, size // STRIDE * STRIDE)
+        raise argparse.ArgumentTypeError(f"{size} is not a multiple of {STRIDE} (the models' stride); "
+                                         f"try {below} or {below + STRIDE}")
+    return size
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """'pip install ...' for a module that an optional extra installs, or None for any other module."""
+    name = (error.name or "").split(".")[0]
+    if name not in EXTRAS:
+        return None
+    return f"pip install 'mmnet[{EXTRAS[name]}]'"
+
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mmnet", choices=["mmnet", "deeplab"])
@@ -27,7 +57,7 @@ def _add_train(sub) -> None:
     p.add_argument("--train-dir", required=True, help="checkpoints and log.csv go here; resumes from it")
     _model_args(p)
     p.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (default: the model's)")
-    p.add_argument("--size", type=int, default=256, help="input side, a multiple of 16")
+    p.add_argument("--size", type=input_size, default=256, help="input side, a multiple of 16")
     p.add_argument("--batch-size", type=int, default=32, help="per process")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
     p.add_argument("--learning-rate", type=float, default=1e-4)
@@ -93,7 +123,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--dataset-split-name", default="test")
     p.add_argument("--val-holdout", type=float, default=0.0,
                    help="score only the held-out part of the split (as given to mmnet train)")
-    p.add_argument("--size", type=int, help="input side (default: the checkpoint's)")
+    p.add_argument("--size", type=input_size, help="input side, a multiple of 16 (default: the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--loop", action="store_true", help="score every new checkpoint until training finishes")
     p.add_argument("--poll-seconds", type=float, default=10.0)
@@ -120,7 +150,7 @@ def _build_model(args: argparse.Namespace):
 def _add_info(sub) -> None:
     p = sub.add_parser("info", help="parameters and MACs of a model")
     _model_args(p)
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", type=input_size, default=256, help="input side, a multiple of 16")
     p.set_defaults(handler=_info)
 
 
@@ -140,7 +170,7 @@ def _add_export(sub) -> None:
     p.add_argument("model", help="a shipped model name (e.g. mmnet-1.0-256), a checkpoint .pt or a train dir")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--format", default="onnx", choices=["onnx", "tflite"])
-    p.add_argument("--size", type=int, help="input side S (default: the checkpoint's)")
+    p.add_argument("--size", type=input_size, help="input side S, a multiple of 16 (default: the checkpoint's)")
     p.add_argument("--dynamic", action="store_true", help="ONNX: leave batch, height and width free "
                    "(default: a fixed 1x3xSxS input)")
     p.add_argument("--int8", action="store_true", help="ONNX: static int8 quantization (QDQ), calibrated on "
@@ -171,6 +201,10 @@ def _export(args: argparse.Namespace) -> None:
             calibration = calibration_images(args.calibration, size)
         model = model_from_checkpoint(state, args.use_ema)
         out = export_model(model, args.output, args.format, size, args.dynamic, calibration)
+    except ModuleNotFoundError as error:
+        if missing_extra(error) is None:
+            raise SystemExit(f"mmnet export: {error}") from None
+        raise  # main says which extra installs it
     except (OSError, ValueError, ImportError) as error:  # each names the file or the missing package
         raise SystemExit(f"mmnet export: {error}") from None
     print(f"wrote {out}")
@@ -275,11 +309,15 @@ def _add_matte(sub) -> None:
     p.add_argument("--background", help="for composite: a colour (white, #00ff00, 0,255,0), an image, or blur "
                                          "(default: white)")
     p.add_argument("--threshold", type=float, default=0.5, help="for mask: alpha above this is person")
-    p.add_argument("--model", help="a shipped model name, an .onnx file or a .pt checkpoint (default: shipped)")
-    p.add_argument("--size", type=int, help="input side for a dynamic-size .onnx or a checkpoint")
+    p.add_argument("--model", help="a shipped model name, an .onnx or .tflite file or a .pt checkpoint "
+                                    "(default: shipped)")
+    p.add_argument("--size", type=input_size, help="input side for a dynamic-size .onnx or a checkpoint (a "
+                                                    "multiple of 16)")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
-    p.add_argument("--backend", choices=["onnxruntime", "openvino"],
-                   help="inference runtime (default: onnxruntime)")
+    p.add_argument("--backend", choices=["litert", "onnxruntime", "openvino"],
+                   help="inference runtime (default: the fastest installed that runs the model: litert where "
+                        "ai-edge-litert is installed and the model ships a .tflite file, in its shipped default "
+                        "precision, else onnxruntime)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs (default: skip those made from "
                                                              "the same input with the same options)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
@@ -370,6 +408,8 @@ def _add_bench(sub) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
+    import matplotlib  # noqa: F401  (the figure) and torch (the floor, the variants): fail before measuring
+    import torch  # noqa: F401
     from mmnet.bench.run import BenchConfig, run_bench
     run_bench(BenchConfig(output=args.output, quick=args.quick, threads=tuple(args.threads), runs=args.runs,
                           variants=args.variants, dataset=args.dataset, holdout_limit=args.holdout_limit,
@@ -404,6 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.handler(args)
     except (FileNotFoundError, ValueError) as error:  # DatasetError, ImageReadError, bad checkpoints, ...
+        print(f"mmnet {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:  # an optional extra that is not installed: say which one
+        hint = missing_extra(error)
+        if hint is None:
+            raise
+        print(f"mmnet {args.command}: error: this needs the {error.name.split('.')[0]} package, which is not "
+              f"installed: {hint}", file=sys.stderr)
+        return 1
+    except ImportError as error:  # our own messages: what is missing and how to install it
         print(f"mmnet {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -37,8 +37,12 @@ class Pair:
     mask: Path
 
 
-def find_pairs(root: str | Path, split: str) -> list[Pair]:
-    """The pairs of `<root>/<split>/image/*` and `<root>/<split>/mask/*`, matched by stem, sorted by stem."""
+def find_pairs(root: str | Path, split: str, problems: list[str] | None = None) -> list[Pair]:
+    """The pairs of `<root>/<split>/image/*` and `<root>/<split>/mask/*`, matched by stem, sorted by stem.
+
+    Orphans (an image without a mask or a mask without an image) and stems with more than one file raise a
+    DatasetError naming them all; given a `problems` list, they are appended to it instead and the pairs that
+    do match are returned, so that a caller can check those too and report everything in one error."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset root does not exist")
@@ -51,21 +55,24 @@ def find_pairs(root: str | Path, split: str) -> list[Pair]:
     if not images:
         raise DatasetError(f"{split_dir / 'image'}: no images ({' '.join('*' + s for s in IMAGE_SUFFIXES)})")
 
-    problems = []
+    found: list[str] = []
     for folder, by_stem in ((split_dir / "image", images), (split_dir / "mask", masks)):
         repeated = [f"{stem} ({', '.join(p.name for p in paths)})" for stem, paths in by_stem.items()
                     if len(paths) > 1]
         if repeated:
-            problems.append(_problem(folder, "stems with more than one file", repeated))
+            found.append(_problem(folder, "stems with more than one file", repeated))
     no_mask = sorted(paths[0].name for stem, paths in images.items() if stem not in masks)
     if no_mask:
-        problems.append(_problem(split_dir / "mask", "no mask for these images", no_mask))
+        found.append(_problem(split_dir / "mask", "no mask for these images", no_mask))
     no_image = sorted(paths[0].name for stem, paths in masks.items() if stem not in images)
     if no_image:
-        problems.append(_problem(split_dir / "image", "no image for these masks", no_image))
-    if problems:
-        raise DatasetError("\n".join(problems))
-    return [Pair(stem, images[stem][0], masks[stem][0]) for stem in sorted(images)]
+        found.append(_problem(split_dir / "image", "no image for these masks", no_image))
+    if found and problems is None:
+        raise DatasetError("\n".join(found))
+    if problems is not None:
+        problems.extend(found)
+    return [Pair(stem, images[stem][0], masks[stem][0]) for stem in sorted(images)
+            if stem in masks and len(images[stem]) == 1 and len(masks[stem]) == 1]
 
 
 def in_holdout(stem: str, percent: float) -> bool:
@@ -96,7 +103,10 @@ class MattingDataset:
                  keep_full_masks: bool = False, threads: int = 2, progress: bool = True) -> None:
         self.root, self.split, self.size = Path(root), split, size
         self.augment, self.color_jitter = augment, color_jitter
-        self.pairs = select(find_pairs(root, split), holdout_percent, holdout)
+        layout: list[str] = []  # orphans and repeated stems, reported with the pairs' own problems
+        self.pairs = select(find_pairs(root, split, layout), holdout_percent, holdout)
+        if not self.pairs and layout:
+            raise DatasetError("\n".join(layout))
         if not self.pairs:
             part = "held-out" if holdout else "training"
             raise DatasetError(f"{self.root / split}: the {part} part of a {holdout_percent:g}% hold-out is empty")
@@ -106,17 +116,19 @@ class MattingDataset:
         self.masks = np.empty((count, size, size), np.uint8)
         self.aspects = np.empty(count, np.float32)
         self._full_masks: list[np.ndarray | None] | None = [None] * count if keep_full_masks else None
-        self._load(threads, progress)
+        self._load(threads, progress, layout)
 
-    def _load(self, threads: int, progress: bool) -> None:
+    def _load(self, threads: int, progress: bool, layout: list[str]) -> None:
         with ThreadPoolExecutor(max(1, threads)) as pool:
             results = pool.map(self._load_one, range(len(self.pairs)))
             problems = [problem for problem in tqdm(results, total=len(self.pairs), disable=not progress,
                                                     desc=f"open {self.split}", unit="pair", leave=False)
                         if problem]
         if problems:
-            raise DatasetError(f"{self.root / self.split}: {len(problems)} of {len(self.pairs)} pairs cannot be "
-                               f"used:\n  " + "\n  ".join(problems))
+            layout = [*layout, f"{self.root / self.split}: {len(problems)} of {len(self.pairs)} pairs cannot be "
+                               f"used:\n  " + "\n  ".join(problems)]
+        if layout:  # every problem of the split in one error: orphans, undecodable files, size mismatches
+            raise DatasetError("\n".join(layout))
 
     def _load_one(self, index: int) -> str | None:
         """Decode, check and cache pair `index`; the problem, if any, as a message naming the file(s)."""

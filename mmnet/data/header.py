@@ -29,6 +29,11 @@ def image_size(data: bytes) -> Size | None:
     return None
 
 
+def known_format(data: bytes) -> bool:
+    """Whether `data` starts like an image format that `image_size` reads (its size may still be missing)."""
+    return any(data.startswith(magic) for magic, _ in _READERS) or data[4:8] == b"ftyp"
+
+
 def _jpeg(data: bytes) -> Size | None:
     """The frame header (SOFn) reached by following the marker segments (thumbnails sit inside APP1)."""
     pos = 2

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mmnet.data.header import image_size
+from mmnet.data.header import image_size, known_format
 
 MAX_PIXELS = 110_000_000  # the default limit on width × height: a 100-megapixel photo (11648×8736) passes
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
@@ -203,6 +203,8 @@ def check_size(data: bytes, name: str, max_pixels: int | None) -> tuple[int, int
     """(width, height) from the header; ImageTooLarge past `max_pixels`, and with a limit, ImageReadError
     for a format whose size cannot be read before decoding."""
     size = image_size(data)
+    if size is None and max_pixels is not None and known_format(data):
+        raise ImageReadError(name, "truncated or damaged: its header ends before it gives the image size")
     if size is None and max_pixels is not None:
         raise ImageReadError(name, "not a readable image (unknown format, or a damaged header that does not "
                                    "give the size)")

@@ -109,7 +109,8 @@ def _require_pymatting() -> None:
     try:
         import pymatting  # noqa: F401
     except ImportError:
-        raise ImportError("prepare-alpha needs pymatting (pip install pymatting)") from None
+        raise ImportError("prepare-alpha needs pymatting: pip install 'mmnet[train]' "
+                          "(or pip install pymatting)") from None
 
 
 def _plan(images_dir: Path, masks_dir: Path, out_dir: Path,
