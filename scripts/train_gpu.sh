@@ -14,7 +14,7 @@ from="$here/../mmnet/weights/mmnet-1.0-256.pt"
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then from=$1; shift; fi
 [ $# -gt 0 ] && { [ "$1" = "--" ] || { echo "$usage" >&2; exit 2; }; shift; }
 [ -f "$pack/pack.json" ] || { echo "$pack: not a pack (no pack.json; make one with mmnet pack)" >&2; exit 2; }
-mapfile -t sets < <(python -c 'import json, sys; [print(s["name"]) for s in json.load(open(sys.argv[1]))["sets"]]' \
+mapfile -t sets < <(python3 -c 'import json, sys; [print(s["name"]) for s in json.load(open(sys.argv[1]))["sets"]]' \
     "$pack/pack.json")
 more=(); for name in "${sets[@]:1}"; do more+=(--add-dataset "$pack/$name"); done
 started=$(date +%s)
