@@ -105,3 +105,97 @@ def test_a_cutout_is_never_written_as_jpeg(model_path, photos, tmp_path, capsys)
     assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "x.jpg"), "--format",
                  "rgba") == 1
     assert "JPEG has no alpha channel" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------ 4: --watch and unready files
+def watch_runner(model_path: Path, inbox: Path, out: Path):
+    """A Runner and a Watcher as `mmnet matte INBOX -o OUT --watch` sets them up, to be stepped poll by poll."""
+    from concurrent.futures import ThreadPoolExecutor
+    from tqdm import tqdm
+    from mmnet.runtime.batch import Render, Runner, Tally
+    from mmnet.runtime.model import load
+    from mmnet.runtime.sources import Watcher
+    from test_runtime import SIZE
+    watcher = Watcher(inbox, out)
+    runner = Runner(load(str(model_path), size=SIZE), Render(), ThreadPoolExecutor(2), Tally(), tqdm(disable=True),
+                    overwrite=False)
+    runner.unready = watcher.unready
+    return runner, watcher
+
+
+def test_watch_retries_a_photo_that_was_not_ready(model_path, photos, tmp_path):
+    """A JPEG copied in two parts with a pause longer than the polls: the first half fails to decode; it is
+    not counted as failed, and the whole photo is matted once it holds still."""
+    from mmnet.runtime.batch import watch_step
+    from mmnet.runtime.sources import SETTLE_POLLS
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    data = (photos / "synth_00000.jpg").read_bytes()
+    photo = inbox / "copying.jpg"
+    photo.write_bytes(data[:len(data) // 2])
+    runner, watcher = watch_runner(model_path, inbox, out)
+    for _ in range(2 + SETTLE_POLLS):  # seen, handed out and failed, then unchanged: the failure is final
+        watch_step(runner, watcher)
+    assert len(runner.tally.failures) == 1 and "copying.jpg" in runner.tally.failures[0]
+    assert not (out / "copying.png").exists()
+    with photo.open("ab") as file:  # the copy goes on: it was not ready after all
+        file.write(data[len(data) // 2:])
+    watch_step(runner, watcher)  # changed: the failure is taken back, the photo waits to hold still
+    assert runner.tally.failures == [] and not (out / "copying.png").exists()
+    watch_step(runner, watcher)  # the same size and time twice: matted
+    assert (runner.tally.done, runner.tally.failures) == (1, [])
+    assert read(out / "copying.png").shape == (160, 120)
+    assert watcher.pending() == []
+
+
+def test_watch_counts_a_stable_bad_photo_once(model_path, tmp_path):
+    from mmnet.runtime.batch import watch_step
+    from mmnet.runtime.sources import SETTLE_POLLS
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "notes.jpg").write_bytes(b"this is no photo")
+    runner, watcher = watch_runner(model_path, inbox, out)
+    watch_step(runner, watcher)
+    watch_step(runner, watcher)  # handed out: fails to decode, but may still be being written
+    assert runner.tally.failures == []
+    for _ in range(SETTLE_POLLS):
+        watch_step(runner, watcher)
+    assert len(runner.tally.failures) == 1 and "notes.jpg: not a readable image" in runner.tally.failures[0]
+    for _ in range(3):
+        watch_step(runner, watcher)
+    assert len(runner.tally.failures) == 1 and watcher.pending() == []
+
+
+def test_watch_ending_before_a_failure_settles_counts_it(model_path, tmp_path):
+    from mmnet.runtime.batch import watch_step
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "notes.jpg").write_bytes(b"this is no photo")
+    runner, watcher = watch_runner(model_path, inbox, out)
+    watch_step(runner, watcher)
+    watch_step(runner, watcher)
+    assert runner.tally.failures == [] and len(watcher.pending()) == 1  # unchanged at the end: a failure
+
+
+def test_watch_with_a_paused_copy_exits_zero(model_path, photos, tmp_path):
+    """The issue's run: a photo copied in with a pause, then completed; --watch mattes it and exits 0."""
+    from test_runtime import SIZE
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    data = (photos / "synth_00001.jpg").read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "mmnet.cli", "matte", str(inbox), "-o", str(out), "--watch",
+                                "--model", str(model_path), "--size", str(SIZE)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        photo = inbox / "slow.jpg"
+        photo.write_bytes(data[:len(data) // 3])
+        from test_matte import wait_for
+        assert not wait_for(out / "slow.png", process, seconds=3)  # several polls over the first third
+        with photo.open("ab") as file:
+            file.write(data[len(data) // 3:])
+        assert wait_for(out / "slow.png", process)
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err.decode()
+    assert "done 1, skipped 0, failed 0" in err.decode()

@@ -157,17 +157,29 @@ def _render_options(format: str, background: str | None, threshold: float, refin
 def _watch(runner: Runner, watcher: Watcher) -> None:
     """Process photos as they arrive until Ctrl-C (or SIGTERM, as a service manager stops it)."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    runner.unready = watcher.unready  # a photo that fails to decode may still be being copied in
     try:
         while True:
-            runner.run(watcher.poll())  # the bar counts up without a total
-            for problem in watcher.refused:
-                runner.fail(problem)
-            watcher.refused.clear()
+            watch_step(runner, watcher)
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        for message in watcher.pending():
+            runner.fail(message)
+
+
+def watch_step(runner: Runner, watcher: Watcher) -> None:
+    """One poll of a watched folder: mattes the photos that are ready, and counts the failures that are final
+    (a photo that fails to decode and then stays unchanged) or no longer are (it changed: it was being written)."""
+    runner.run(watcher.poll())  # the bar counts up without a total
+    for message in watcher.retracted:
+        runner.retract(message)
+    for problem in watcher.refused + watcher.failed:
+        runner.fail(problem)
+    watcher.refused.clear()
+    watcher.failed.clear()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -186,6 +198,9 @@ class Runner:
         self.tally, self.bar, self.overwrite, self.max_pixels = tally, bar, overwrite, max_pixels
         self.options = options or {}
         self._lock = threading.Lock()
+        # With --watch: takes (job, message) for a photo that failed to decode, which may be still being copied;
+        # None: such a photo fails at once.
+        self.unready: Callable[[Job, str], None] | None = None
 
     def run(self, jobs: list[Job]) -> None:
         todo = []
@@ -232,7 +247,11 @@ class Runner:
             try:
                 loaded.append((job, *future.result()))
             except (ImageReadError, OSError) as error:
-                self.fail(_with_hint(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}")
+                message = _with_hint(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}"
+                if self.unready is not None and job.source is not None and not isinstance(error, ImageTooLarge):
+                    self.unready(job, message)  # counted (or retried) by the watcher
+                else:
+                    self.fail(message)
         if not loaded:
             return
         try:
@@ -269,6 +288,12 @@ class Runner:
         with self._lock:
             self.tally.failures.append(message)
             self.bar.update(1)
+
+    def retract(self, message: str) -> None:
+        """Take back a failure counted before (--watch: the photo has changed since, so it was not ready)."""
+        with self._lock:
+            if message in self.tally.failures:
+                self.tally.failures.remove(message)
 
     def _count(self, skipped: bool = False) -> None:
         with self._lock:

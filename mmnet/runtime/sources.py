@@ -12,6 +12,7 @@ from mmnet.data.io import OUTPUT_SUFFIXES
 
 STDIN = "-"
 _MAGIC = ("*", "?", "[")
+SETTLE_POLLS = 2  # --watch: polls a photo that failed to decode must stay unchanged before it counts as failed
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,12 @@ def _glob_base(pattern: str) -> Path:
 
 class Watcher:
     """Photos under a folder that are new or changed since the last look, reported once their size and
-    modification time have held still for one poll (so a photo being copied in is not read half-written)."""
+    modification time are the same in two polls in a row (so a photo being copied in is not read half-written).
+
+    A photo that still fails to decode (a copy that paused longer than a poll) is reported back with `unready`:
+    if it changes again it was not ready, and it is handed out again once it holds still (`retracted` lists
+    its failure if that was already counted); if it stays unchanged for SETTLE_POLLS more polls, its failure
+    is final (`failed`)."""
 
     def __init__(self, folder: Path, output: Path) -> None:
         if folder.resolve() == output.resolve():
@@ -176,16 +182,44 @@ class Watcher:
         self.refused: list[str] = []  # jobs whose output would replace a photo
         self._seen: dict[Path, tuple[int, int]] = {}  # what the last poll saw
         self._done: dict[Path, tuple[int, int]] = {}  # what was handed out
+        self._unready: dict[Path, _Unready] = {}  # handed out, failed to decode, maybe still being written
+        self.failed: list[str] = []  # failures that became final in the last poll
+        self.retracted: list[str] = []  # failures counted before whose photo has changed since
+
+    def unready(self, job: Job, message: str) -> None:
+        """`job`'s photo failed to decode: a failure only if the photo then holds still."""
+        if job.source is not None and job.source in self._done:
+            self._unready[job.source] = _Unready(self._done[job.source], message)
+
+    def pending(self) -> list[str]:
+        """The failures not yet final whose photos are still as they were when they failed (for the end of a
+        watch: nothing more will come for them)."""
+        final = []
+        for photo, entry in self._unready.items():
+            if not entry.counted and _signature(photo) == entry.signature:
+                final.append(entry.message)
+        self._unready.clear()
+        return final
 
     def poll(self) -> list[Job]:
         """Jobs for the photos that are ready now."""
         current = {}
         for photo in find_photos(self.folder, exclude=self.output):
-            try:
-                stat = photo.stat()
-            except OSError:  # gone again
-                continue
-            current[photo] = (stat.st_size, stat.st_mtime_ns)
+            signature = _signature(photo)
+            if signature is not None:  # else gone again
+                current[photo] = signature
+        self.failed, self.retracted = [], []
+        for photo, entry in list(self._unready.items()):
+            if current.get(photo) != entry.signature:  # still being written (or gone): not a failure
+                del self._unready[photo]
+                self._done.pop(photo, None)  # handed out again once it holds still
+                if entry.counted:
+                    self.retracted.append(entry.message)
+            elif not entry.counted:
+                entry.polls += 1
+                if entry.polls >= SETTLE_POLLS:
+                    entry.counted = True
+                    self.failed.append(entry.message)
         ready = [photo for photo, signature in current.items()
                  if self._seen.get(photo) == signature and self._done.get(photo) != signature]
         self._seen = current
@@ -195,3 +229,19 @@ class Watcher:
         jobs, refused = keep_inputs(jobs, list(current))
         self.refused += refused
         return jobs
+
+
+@dataclass
+class _Unready:
+    signature: tuple[int, int]  # (size, mtime) when it was handed out
+    message: str
+    polls: int = 0  # polls since, all with the same signature
+    counted: bool = False
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
