@@ -3,6 +3,7 @@ output is skipped only when it was made from the same input with the same option
 written in the format its suffix names; --watch waits for files still being copied."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -199,3 +200,74 @@ def test_watch_with_a_paused_copy_exits_zero(model_path, photos, tmp_path):
         _, err = process.communicate(timeout=20)
     assert process.returncode == 0, err.decode()
     assert "done 1, skipped 0, failed 0" in err.decode()
+
+
+# ------------------------------------------------------------------------------ 3: videos: damage and records
+def damaged_copy(clip: Path, target: Path, packets: range, keep: float) -> Path:
+    """`clip` with the payload of some video packets garbled after their first 4 bytes (keep 0: the decoder
+    refuses them) or the first `keep` of their bytes (the decoder conceals the damage)."""
+    import av
+    with av.open(str(clip)) as container:
+        places = [(p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(0)
+    for index in packets:
+        pos, size = places[index]
+        keep_bytes = max(4, int(keep * size))
+        data[pos + keep_bytes:pos + size] = rng.integers(0, 256, size - keep_bytes, dtype=np.uint8).tobytes()
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize("keep, affected", [(0, "could not be decoded"), (0.5, "decoded with errors")])
+def test_a_damaged_video_is_done_with_a_warning_that_counts_the_frames(model_path, tmp_path, capsys, keep,
+                                                                       affected):
+    pytest.importorskip("av")
+    from test_video import FRAMES, make_clip
+    clip = make_clip(tmp_path / "clip.mp4", audio=False)
+    damaged = damaged_copy(clip, tmp_path / "damaged.mp4", range(4, 6), keep)
+    before = damaged.read_bytes()
+    out = tmp_path / "out.mp4"
+    assert matte(model_path, str(damaged), "-o", str(out)) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {damaged}: damaged video data: " in err and affected in err, err
+    count = int(err.split("damaged video data: ")[1].split()[0])
+    assert 1 <= count <= FRAMES and f"of {FRAMES} frames" in err
+    assert "videos: done 1 (1 with damaged data), skipped 0, failed 0" in err
+    assert out.is_file() and damaged.read_bytes() == before
+    assert matte(model_path, str(clip), "-o", str(tmp_path / "clean.mp4")) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_video_of_which_no_frame_decodes_fails(model_path, tmp_path, capsys):
+    pytest.importorskip("av")
+    from test_video import FRAMES, make_clip
+    clip = make_clip(tmp_path / "clip.mp4", audio=False)
+    damaged = damaged_copy(clip, tmp_path / "damaged.mp4", range(FRAMES), 0)
+    assert matte(model_path, str(damaged), "-o", str(tmp_path / "out.mp4")) == 1
+    assert "not one frame could be decoded" in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("target, format", [("out.mp4", "alpha"), ("out.webm", "alpha"), ("frames", "rgba")])
+def test_a_video_output_is_skipped_only_when_made_the_same_way(model_path, tmp_path, capsys, target, format):
+    pytest.importorskip("av")
+    from test_video import make_clip
+    clip = make_clip(tmp_path / "clip.mp4", audio=False)
+    out = tmp_path / target
+    args = [str(clip), "-o", str(out), "--format", format]
+    assert matte(model_path, *args) == 0
+    assert "videos: done 1, skipped 0" in capsys.readouterr().err
+    assert matte(model_path, *args) == 0
+    assert "videos: done 0, skipped 1" in capsys.readouterr().err
+    assert matte(model_path, *args, "--smooth", "0") == 0  # other options: redone
+    assert "videos: done 1, skipped 0" in capsys.readouterr().err
+    if format == "alpha":  # another format into the same file: redone
+        assert matte(model_path, *args[:3], "--format", "mask", "--smooth", "0") == 0
+        assert "videos: done 1, skipped 0" in capsys.readouterr().err
+        assert matte(model_path, *args, "--smooth", "0") == 0
+        assert "videos: done 1, skipped 0" in capsys.readouterr().err
+    stat = clip.stat()  # the input changed (a new modification time)
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert matte(model_path, *args, "--smooth", "0") == 0
+    assert "videos: done 1, skipped 0" in capsys.readouterr().err

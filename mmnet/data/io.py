@@ -101,8 +101,7 @@ def encode_image(pixels: np.ndarray, suffix: str = ".png", record: str | None = 
     suffix = suffix.lower()
     if suffix == ".png":
         data = encode_png(pixels, in_place=in_place)
-        return data[:33] + _png_chunk(b"tEXt", _RECORD + b"\0" + record.encode("latin-1", "replace")) + data[33:] \
-            if record is not None else data  # after the signature and IHDR
+        return png_with_record(data, record) if record is not None else data
     if suffix not in OUTPUT_SUFFIXES:
         raise ValueError(f"cannot write {suffix} images (write {', '.join(OUTPUT_SUFFIXES)})")
     if suffix in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[2] == 4:
@@ -119,6 +118,11 @@ def encode_image(pixels: np.ndarray, suffix: str = ".png", record: str | None = 
         comment = _RECORD + b":" + record.encode("utf-8")
         data = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
     return data
+
+
+def png_with_record(data: bytes, record: str) -> bytes:
+    """PNG bytes with `record` in a text chunk, after the signature and IHDR."""
+    return data[:33] + _png_chunk(b"tEXt", _RECORD + b"\0" + record.encode("latin-1", "replace")) + data[33:]
 
 
 def read_record(path: str | Path) -> str | None:

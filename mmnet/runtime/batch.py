@@ -99,7 +99,8 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
         if videos:
             videos_failed = video.matte_videos(videos, output, render, model=model, size=size, threads=threads,
                                                overwrite=overwrite, smooth=smooth, several=bool(inputs),
-                                               backend=backend, max_pixels=max_pixels)
+                                               backend=backend, max_pixels=max_pixels,
+                                               options=_video_options(format, background, threshold, refine))
             if not inputs:
                 return videos_failed
     if watch:
@@ -130,6 +131,12 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     if tally.failures:
         print(f"failed ({len(tally.failures)}):\n  " + "\n  ".join(tally.failures), file=sys.stderr)
     return 1 if tally.failures or videos_failed else 0
+
+
+def _video_options(format: str, background: str | None, threshold: float, refine: bool | None) -> dict:
+    """The command line's options that make a video output what it is (its record adds the model)."""
+    return {"format": format, "background": _fingerprint(background), "refine": refine,
+            **({"threshold": threshold} if format == "mask" else {})}
 
 
 def _render_options(format: str, background: str | None, threshold: float, refine: bool | None,

@@ -13,6 +13,7 @@ Reading and writing the files: `mmnet.runtime.videoio`; the smoothing: `mmnet.ru
 """
 from __future__ import annotations
 
+import json
 import os
 import queue
 import sys
@@ -29,8 +30,8 @@ from tqdm import tqdm
 from mmnet.data.dataset import IMAGE_SUFFIXES
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
 from mmnet.runtime.sources import UsageError, refusal, replaced_input
-from mmnet.runtime.videoio import (CONTAINERS, SEQUENCE_NAME, VIDEO_SUFFIXES, Reader, SequenceWriter, VideoError,
-                                   VideoWriter, error_reason, import_av, is_video)
+from mmnet.runtime.videoio import (CONTAINERS, VIDEO_SUFFIXES, Reader, SequenceWriter, VideoError, VideoWriter,
+                                   error_reason, import_av, is_video, read_record)
 
 if TYPE_CHECKING:
     from mmnet.runtime.batch import Render
@@ -58,8 +59,10 @@ class VideoJob:
     target: Path
     sequence: bool
 
-    def done_before(self) -> bool:
-        return (self.target / SEQUENCE_NAME.format(0)).is_file() if self.sequence else self.target.exists()
+    def done_before(self, av: Any, record: str) -> bool:
+        """Whether the output is there and was made from this input in the same way (its record)."""
+        return (self.target.is_dir() if self.sequence else self.target.is_file()) and \
+            read_record(av, self.target, self.sequence) == record
 
 
 def plan_videos(videos: list[str], output: str | None, format: str, several: bool
@@ -112,31 +115,46 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
 def matte_videos(videos: list[str], output: str | None, render: Render, *, model: str | None = None,
                  size: int | None = None, threads: int | None = None, overwrite: bool = False,
                  smooth: float | None = None, several: bool = False, backend: str | None = None,
-                 max_pixels: int | None = None) -> int:
+                 max_pixels: int | None = None, options: dict | None = None) -> int:
     """The video part of `mmnet matte`: each video to its output, the failures named at the end;
-    the exit code, 0 when every video was done or skipped, else 1."""
+    the exit code, 0 when every video was done or skipped, else 1 (a video with damaged data is done, with a
+    warning that says how many frames were affected).
+
+    An existing output is skipped (unless `overwrite`) only when its record (in its metadata, or beside a
+    PNG sequence) says it was made from the same input with the same `options` (the command line's), model
+    and smoothing."""
+    from mmnet.runtime.batch import _fingerprint
     from mmnet.runtime.model import load
 
-    import_av()
+    av = import_av()
     strength = SMOOTH_DEFAULT if smooth is None else smooth
     if not 0 <= strength < 1:
         raise UsageError(f"--smooth must be in [0, 1), got {strength}")
     jobs, failures = plan_videos(videos, output, render.format, several)
     matting = load(model, threads=threads, size=size, backend=backend)
+    settings = {**(options or {"format": render.format}), "model": _fingerprint(matting.path),
+                "size": matting.size, "smooth": strength}
     done = skipped = frames = 0
+    warnings = []
     start = time.perf_counter()
     for job in jobs:
-        if job.done_before() and not overwrite:
+        record = json.dumps({"input": _fingerprint(job.source), **settings}, sort_keys=True)
+        if not overwrite and job.done_before(av, record):
             skipped += 1
             continue
         try:
-            frames += matte_video(matting, job.source, job.target, render, smooth=strength,
-                                  sequence=job.sequence, max_pixels=max_pixels).frames
+            stats = matte_video(matting, job.source, job.target, render, smooth=strength, sequence=job.sequence,
+                                max_pixels=max_pixels, record=record)
+            frames += stats.frames
             done += 1
+            if stats.damage:
+                warnings.append(f"{job.source}: {stats.damage}")
+                print(f"warning: {job.source}: {stats.damage}", file=sys.stderr)
         except VideoError as error:
             failures.append(str(error))
     seconds = time.perf_counter() - start
-    print(f"videos: done {done}, skipped {skipped}, failed {len(failures)} in {seconds:.1f} s "
+    damaged = f" ({len(warnings)} with damaged data)" if warnings else ""
+    print(f"videos: done {done}{damaged}, skipped {skipped}, failed {len(failures)} in {seconds:.1f} s "
           f"({frames} frames, {frames / seconds if seconds > 0 else 0:.1f} frames/s)", file=sys.stderr)
     if failures:
         print(f"failed ({len(failures)}):\n  " + "\n  ".join(failures), file=sys.stderr)
@@ -150,6 +168,7 @@ class Stats:
 
     frames: int = 0
     seconds: float = 0.0
+    damage: str | None = None  # what damaged data in the input cost (`Reader.damage`)
     stages: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -170,11 +189,13 @@ _END = object()
 
 def matte_video(matting: Matting, source: str | Path, target: str | Path, render: Render, *,
                 smooth: float = SMOOTH_DEFAULT, sequence: bool | None = None, workers: int | None = None,
-                progress: bool = True, max_pixels: int | None = None) -> Stats:
+                progress: bool = True, max_pixels: int | None = None, record: str | None = None) -> Stats:
     """Matte one video into `target` (a video file, or a folder of PNGs when `sequence`; by default a
     folder when `target` has no video extension) with `render` (a `mmnet.runtime.batch.Render`).
     Written atomically; raises VideoError naming the file that failed, and for frames of more than
-    `max_pixels` pixels (None: any) before decoding one."""
+    `max_pixels` pixels (None: any) before decoding one. `record` (what the output is made from, and how) is
+    kept in the video's metadata or beside the PNGs. Damaged data in the middle of the input is left out or
+    concealed, and said in `Stats.damage`."""
     av = import_av()
     source, target = Path(source), Path(target)
     sequence = target.suffix.lower() not in CONTAINERS if sequence is None else sequence
@@ -185,7 +206,8 @@ def matte_video(matting: Matting, source: str | Path, target: str | Path, render
                                  f"{reader.width * reader.height / 1e6:.1f} megapixels, over the limit of "
                                  f"{max_pixels / 1e6:g} (--max-pixels lifts it)")
     try:
-        writer = SequenceWriter(target) if sequence else VideoWriter(av, target, reader, render.format)
+        writer = SequenceWriter(target, record) if sequence else VideoWriter(av, target, reader, render.format,
+                                                                             record)
     except BaseException:
         reader.close()
         raise
@@ -221,6 +243,7 @@ def matte_video(matting: Matting, source: str | Path, target: str | Path, render
             if isinstance(failure, (av.FFmpegError, OSError)):
                 raise VideoError(target, f"cannot write ({error_reason(failure)})") from None
             raise failure
+    stats.damage = reader.damage()
     stats.seconds = time.perf_counter() - start
     return stats
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmnet.data.dataset import IMAGE_SUFFIXES
-from mmnet.data.io import encode_png
+from mmnet.data.io import encode_png, png_with_record, read_record as read_png_record
 from mmnet.files import temporary_name
 from mmnet.runtime.sources import STDIN, UsageError
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 FALLBACK_RATE = Fraction(25)  # frames/s for a stream that states none
 SEQUENCE_NAME = "{:06d}.png"
+RECORD_KEY = "comment"  # a video file's metadata entry: what it was made from, and how (a sequence: frame 0's)
 NOT_IMAGE_DEMUXERS = ("image2", "tty")  # FFmpeg demuxers that open stills or text, not video
 
 # (encoder, pixel format, encoder options)
@@ -146,26 +147,62 @@ class Reader:
         if not self.width or not self.height:
             self.close()
             raise VideoError(path, "its video stream has no frame size")
+        self.decoded = 0  # frames decoded
+        self.undecodable = 0  # packets the decoder refused as damaged data (their frames are left out)
+        self.corrupt = 0  # frames the decoder flagged as damaged (decoded with concealment)
 
     def decode(self, stats: Stats) -> Iterator[tuple[int, np.ndarray]]:
-        """(pts in `time_base`, uint8 H×W×3 RGB) of each frame, timestamps made strictly increasing."""
+        """(pts in `time_base`, uint8 H×W×3 RGB) of each frame, timestamps made strictly increasing.
+
+        Damaged data in the middle does not stop the clip: a packet that the decoder refuses is counted in
+        `undecodable` and left out (the decoder picks up again at the next frame it can use), a frame decoded
+        with errors is counted in `corrupt`; `damage()` says what was affected. A clip of which not one frame
+        can be decoded raises VideoError."""
         last = None
-        frames = self.container.decode(self.stream)
-        index = 0
+        packets = self.container.demux(self.stream)
         while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (self.av.FFmpegError, OSError) as error:
+                raise VideoError(self.path, f"cannot read past frame {self.decoded} ({error_reason(error)})") from None
             since = time.perf_counter()
             try:
-                frame = next(frames)
-                rgb = frame.to_ndarray(format="rgb24")
-            except StopIteration:
-                return
+                frames = packet.decode()
+            except self.av.InvalidDataError:  # damaged data: this frame is lost
+                self.undecodable += 1
+                continue
             except (self.av.FFmpegError, OSError) as error:
-                raise VideoError(self.path, f"cannot decode frame {index} ({error_reason(error)})") from None
+                raise VideoError(self.path, f"cannot decode frame {self.decoded} ({error_reason(error)})") from None
             stats.add("decode", since)
-            pts = frame.pts if frame.pts is not None else round(index / self.rate / self.time_base)
-            pts = pts if last is None or pts > last else last + 1
-            last, index = pts, index + 1
-            yield pts, rgb
+            for frame in frames:
+                since = time.perf_counter()
+                rgb = frame.to_ndarray(format="rgb24")
+                self.corrupt += bool(frame.is_corrupt)
+                stats.add("decode", since)
+                index = self.decoded
+                pts = frame.pts if frame.pts is not None else round(index / self.rate / self.time_base)
+                pts = pts if last is None or pts > last else last + 1
+                last, self.decoded = pts, index + 1
+                yield pts, rgb
+        if not self.decoded:
+            raise VideoError(self.path, "not one frame could be decoded" + (
+                f" (damaged video data: {self.undecodable} packets refused)" if self.undecodable else ""))
+
+    def damage(self) -> str | None:
+        """What damaged data cost, in frames ("3 of 120 frames could not be decoded ..."), or None."""
+        expected = self.stream.frames or 0  # the container's own count, where it has one
+        lost = max(self.undecodable, expected - self.decoded)
+        if not lost and not self.corrupt:
+            return None
+        total = f" of {max(expected, self.decoded + lost)}" if expected else ""
+        parts = []
+        if lost:
+            parts.append(f"{lost}{total} frames could not be decoded (left out of the output)")
+        if self.corrupt:
+            parts.append(f"{self.corrupt}{total if not lost else ''} frames were decoded with errors (concealed)")
+        return "damaged video data: " + " and ".join(parts)
 
     def close(self) -> None:
         self.container.close()
@@ -175,7 +212,8 @@ class VideoWriter:
     """Encodes frames into a hidden temporary file beside `target`, muxing the source's audio along;
     `commit` renames it to `target`, `discard` deletes it."""
 
-    def __init__(self, av: Any, target: Path, reader: Reader, format: str) -> None:
+    def __init__(self, av: Any, target: Path, reader: Reader, format: str, record: str | None = None) -> None:
+        """record: what the video is made from and how, kept in its metadata (`read_record`)."""
         spec = CONTAINERS.get(target.suffix.lower())
         if spec is None:
             raise VideoError(target, f"cannot write this kind of video; use {', '.join(CONTAINERS)}")
@@ -192,6 +230,8 @@ class VideoWriter:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.output = av.open(str(self.temporary), "w", format=spec.muxer, options=dict(spec.options))
+            if record is not None:
+                self.output.metadata[RECORD_KEY] = record
         except (av.FFmpegError, OSError) as error:
             _remove(self.temporary)
             raise VideoError(target, f"cannot write ({error_reason(error)})") from None
@@ -311,8 +351,9 @@ class SequenceWriter:
     """PNG frames 000000.png, 000001.png... into a hidden temporary folder beside `target`; `commit` moves
     them into `target` (removing higher-numbered frames of an older, longer sequence there)."""
 
-    def __init__(self, target: Path) -> None:
-        self.target, self.frames = target, 0
+    def __init__(self, target: Path, record: str | None = None) -> None:
+        """record: what the frames are made from and how, kept in the first frame's text chunk."""
+        self.target, self.frames, self.record = target, 0, record
         self.temporary = temporary_name(target)
         try:
             self.temporary.mkdir(parents=True)
@@ -326,6 +367,8 @@ class SequenceWriter:
     def write(self, pts: int, frame: np.ndarray | bytes) -> None:
         """The next frame, rendered pixels or `prepare`d."""
         data = self.prepare(frame) if isinstance(frame, np.ndarray) else frame
+        if self.frames == 0 and self.record is not None:
+            data = png_with_record(data, self.record)
         (self.temporary / SEQUENCE_NAME.format(self.frames)).write_bytes(data)
         self.frames += 1
 
@@ -346,3 +389,15 @@ class SequenceWriter:
 
     def discard(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)
+
+
+def read_record(av: Any, target: Path, sequence: bool) -> str | None:
+    """The record an earlier run left in a video output (its metadata) or a PNG sequence (its first frame),
+    or None where there is none or it cannot be read."""
+    try:
+        if sequence:
+            return read_png_record(target / SEQUENCE_NAME.format(0))
+        with av.open(str(target)) as container:
+            return {key.lower(): value for key, value in container.metadata.items()}.get(RECORD_KEY)
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return None
