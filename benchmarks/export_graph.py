@@ -109,11 +109,11 @@ def openvino_call(path: Path, threads: int, size: int) -> Callable[[], object]:
 
 
 def litert_call(path: Path, threads: int, size: int) -> Callable[[], object]:
-    from mmnet.export.tflite import tflite_runner
+    from mmnet.runtime.litert import LiteRtBackend
 
-    run = tflite_runner(path, threads)
+    backend = LiteRtBackend(path, threads)
     image = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
-    return lambda: run(image)
+    return lambda: backend.run(image)
 
 
 BACKENDS = {"onnxruntime": ort_call, "openvino": openvino_call, "litert": litert_call}

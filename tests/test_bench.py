@@ -25,7 +25,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def test_default_backend_is_installed_and_runs():
     path, size = resolve(SMALL)
     runner = backends.open_backend(path, threads=1, size=size)
-    assert runner.name == backends.default_backend() in backends.installed_backends()
+    assert runner.name == backends.default_backend((path.suffix,)) in backends.installed_backends()
     alpha = runner.run(np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32))
     assert alpha.shape == (1, 1, size, size) and alpha.dtype == np.float32
     assert 0 <= alpha.min() and alpha.max() <= 1
@@ -40,9 +40,13 @@ def test_an_explicit_backend_is_honoured_and_computes_the_same_alpha(name):
     reference = mmnet.load(SMALL, backend="onnxruntime", threads=1)
     assert chosen.backend.name == name and name in repr(chosen)
     bf16 = "bf16" in repr(chosen.backend)  # OpenVINO's own choice on CPUs that compute in bf16
+    int8 = "int8" in repr(chosen.backend)  # LiteRT's shipped default where int8 keeps the quality bounds
     for mine, theirs in zip(chosen.predict_batch(photos, refine=False), reference.predict_batch(photos, refine=False)):
         difference = np.abs(mine - theirs)
-        assert difference.max() < (0.1 if bf16 else 1e-4) and difference.mean() < (5e-3 if bf16 else 1e-5)
+        if int8:
+            assert difference.max() < 0.3 and difference.mean() < 0.02
+        else:
+            assert difference.max() < (0.1 if bf16 else 1e-4) and difference.mean() < (5e-3 if bf16 else 1e-5)
 
 
 def test_openvino_at_f32_computes_what_onnxruntime_computes():
@@ -56,8 +60,8 @@ def test_openvino_at_f32_computes_what_onnxruntime_computes():
 
 
 def test_unknown_or_missing_backends_are_refused_clearly(monkeypatch):
-    with pytest.raises(backends.BackendError, match=r"unknown backend 'tensorrt'; choose one of onnxruntime, "
-                                                    r"openvino"):
+    with pytest.raises(backends.BackendError, match=r"unknown backend 'tensorrt'; choose one of litert, "
+                                                    r"onnxruntime, openvino"):
         mmnet.load(SMALL, backend="tensorrt")
     if "openvino" in backends.installed_backends():
         with pytest.raises(backends.BackendError, match="are ONNX Runtime's; backend 'openvino' takes none"):

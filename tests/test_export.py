@@ -125,6 +125,25 @@ def test_tflite_matches_pytorch(tmp_path):
     assert check_export(model, path, SIZE).max_abs_diff < 1e-4
 
 
+@pytest.mark.slow
+def test_int8_tflite_takes_pixels_and_stays_close(tmp_path, synthetic_root):
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("ai_edge_litert")
+    from mmnet.export.tflite import export_tflite
+    from mmnet.runtime.litert import LiteRtBackend
+    model = small_model()
+    holdout = validation_split(synthetic_root, SIZE, holdout_percent=50)
+    calibration = np.stack([holdout[i][0] for i in range(8)])
+    path = export_tflite(model, tmp_path / "model.int8.tflite", SIZE, calibration=calibration)
+    backend = LiteRtBackend(path, threads=1)
+    assert backend.precision == "int8" and backend._pixels_as_is  # scale 1/255, zero point -128
+    pixels = np.random.default_rng(0).integers(0, 256, (1, SIZE, SIZE, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(backend.run_pixels(pixels), backend.run(pixels.transpose(0, 3, 1, 2) / 255))
+    check = check_export(model, path, SIZE, holdout)
+    assert 1e-4 < check.max_abs_diff < 0.3 and check.mean_abs_diff < 0.03
+    assert abs(check.gauss_grad_change) < 0.1 and abs(check.iou_change) < 0.05
+
+
 def test_shipped_name_resolves_to_its_checkpoint():
     from mmnet.runtime.weights import read_manifest, weights_dir
     manifest = read_manifest()

@@ -1,21 +1,32 @@
-"""Ship a trained model inside the package: its weights (`mmnet/weights/NAME.pt`), the ONNX form made from
-them, and a manifest entry with both checksums. Run again on the shipped `.pt` to remake the ONNX file.
+"""Ship a trained model inside the package: its weights (`mmnet/weights/NAME.pt`), every format made from
+them, each checked against PyTorch, and a manifest entry with their checksums and checks. Run again on the
+shipped `.pt` (or its name) to remake every format from it.
 
-The shipped ONNX file is the fastest fp32 form measured (`benchmarks/export_graph.py`): a fixed 1×3×S×S
-input and the rewritten graph of `mmnet.export.rewrite`.
+- `NAME.onnx`: the fastest fp32 ONNX form measured (`benchmarks/export_graph.py`): a fixed 1×3×S×S input
+  and the rewritten graph of `mmnet.export.rewrite`.
+- `NAME.tflite` (fp32) and, with `--dataset`, `NAME.int8.tflite` (full-integer int8 calibrated on
+  `--calibration` training photos of `<dataset>/train` outside its 10 % hold-out), for LiteRT
+  (`mmnet.export.tflite`; needs `pip install mmnet[tflite]`).
 
-    python -m mmnet.export.ship CHECKPOINT NAME [--default]
+Each file is checked against PyTorch: the largest alpha difference on seeded random inputs and, with
+`--dataset`, GAUSS_GRAD, MAD and IoU on the hold-out. The int8 file is LiteRT's default precision when its
+GAUSS_GRAD is within 2 % of PyTorch's and its IoU within 0.003, else fp32 is.
+
+    python -m mmnet.export.ship CHECKPOINT NAME [--default] [--dataset ../shared/data/eg1800]
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import torch
 
 from mmnet.evaluation.evaluate import model_from_checkpoint
+from mmnet.export.check import check_export, validation_split
 from mmnet.export.onnx import export_onnx
 from mmnet.files import atomic_write
 from mmnet.runtime.weights import CHECKPOINT_SUFFIXES, read_manifest, weights_dir
@@ -23,34 +34,83 @@ from mmnet.training.checkpoint import latest_checkpoint, load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_KEYS = ("model_name", "model_kwargs", "size", "step")
+CALIBRATION_IMAGES = 64
+INT8_GAUSS_GRAD_BOUND = 0.02  # int8 is the default where GAUSS_GRAD is at most 2 % above PyTorch's
+INT8_IOU_BOUND = 0.003  # and IoU at most 0.003 below
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_dir: Path = WEIGHTS) -> dict:
-    """Write NAME.pt (the EMA weights where kept, no optimizer) and NAME.onnx into `weights_dir` and
-    record them in its manifest.json. Returns the manifest entry."""
+def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_dir: Path = WEIGHTS,
+         dataset: str | Path | None = None, calibration: int = CALIBRATION_IMAGES, tflite: bool = True) -> dict:
+    """Write NAME.pt (the EMA weights where kept, no optimizer), NAME.onnx and (`tflite`) NAME.tflite and,
+    with a `dataset`, NAME.int8.tflite into `weights_dir`, check each against PyTorch and record them in its
+    manifest.json. Returns the manifest entry. The files are made and checked in a staging folder first and
+    moved into place together with the manifest, so that the package is never half updated."""
     source = Path(checkpoint)
     state = load_checkpoint(latest_checkpoint(source) if source.is_dir() else source)
     model = model_from_checkpoint(state)
     slim = {**{key: state[key] for key in SHIPPED_KEYS}, "ema": None,
             "model": {k: v.contiguous() for k, v in model.state_dict().items()},
             "config": state.get("config")}
-    pt_path, onnx_path = weights_dir / f"{name}.pt", weights_dir / f"{name}.onnx"
+    pt_path = weights_dir / f"{name}.pt"
     if pt_path.resolve() != source.resolve():
         atomic_write(pt_path, lambda tmp: torch.save(slim, tmp))
-    atomic_write(onnx_path, lambda tmp: export_onnx(model, tmp, size=state["size"]), suffix=".onnx")
-    entry = {"onnx": onnx_path.name, "sha256": sha256(onnx_path), "checkpoint": pt_path.name,
-             "checkpoint_sha256": sha256(pt_path), "size": state["size"], "model": state["model_name"],
-             "model_kwargs": state["model_kwargs"], "step": state["step"]}
+    holdout = validation_split(dataset, state["size"]) if dataset else None
+    with tempfile.TemporaryDirectory(dir=weights_dir, prefix=".ship-") as folder:
+        staging = Path(folder)
+        onnx_path = export_onnx(model, staging / f"{name}.onnx", size=state["size"])
+        entry = {"onnx": onnx_path.name, "sha256": sha256(onnx_path), "checkpoint": pt_path.name,
+                 "checkpoint_sha256": sha256(pt_path), "size": state["size"], "model": state["model_name"],
+                 "model_kwargs": state["model_kwargs"], "step": state["step"],
+                 "onnx_check": checked(model, onnx_path, state["size"], holdout)}
+        if tflite:
+            entry["tflite"] = ship_tflite(model, name, state["size"], staging, dataset, calibration, holdout)
+        stale = weights_dir / f"{name}.int8.tflite"
+        if "int8" not in entry.get("tflite", {}) and stale.exists():
+            stale.unlink()  # not remade (no calibration photos): not left beside the new files either
+        for made in staging.iterdir():
+            os.replace(made, weights_dir / made.name)
     manifest_path = weights_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
     manifest["models"][name] = entry
     if make_default or "default" not in manifest:
         manifest["default"] = name
     atomic_write(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+    return entry
+
+
+def checked(model, path: Path, size: int, holdout) -> dict:
+    """`path` against PyTorch: random inputs, and the hold-out where given; printed and returned."""
+    checks = [check_export(model, path, size)] + ([check_export(model, path, size, holdout)] if holdout else [])
+    for check in checks:
+        print(check, flush=True)
+    return {"random": checks[0].summary(), **({"holdout": checks[1].summary()} if holdout else {})}
+
+
+def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration: int, holdout) -> dict:
+    """NAME.tflite (fp32) and, with a dataset, NAME.int8.tflite calibrated on its training photos outside
+    the hold-out; {"default": precision, "fp32": {...}, "int8": {...}} for the manifest."""
+    from mmnet.bench.quality import calibration_batch  # noqa: PLC0415
+    from mmnet.export.tflite import export_tflite  # noqa: PLC0415  (needs litert-torch)
+
+    files = {"fp32": export_tflite(model, folder / f"{name}.tflite", size)}
+    if dataset:
+        photos = calibration_batch(Path(dataset), size, calibration)
+        files["int8"] = export_tflite(model, folder / f"{name}.int8.tflite", size, calibration=photos)
+    entry: dict = {"default": "fp32"}
+    for precision, path in files.items():
+        entry[precision] = {"file": path.name, "sha256": sha256(path), "check": checked(model, path, size, holdout)}
+    if "int8" in files:
+        entry["int8"]["calibration_images"] = calibration
+        int8 = entry["int8"]["check"]["holdout"]
+        if int8["gauss_grad_change"] <= INT8_GAUSS_GRAD_BOUND and int8["iou_change"] >= -INT8_IOU_BOUND:
+            entry["default"] = "int8"
+        else:
+            print(f"{name}: int8 is outside the bounds (GAUSS_GRAD {100 * int8['gauss_grad_change']:+.2f}%, IoU "
+                  f"{int8['iou_change']:+.4f}); LiteRT runs fp32 by default", flush=True)
     return entry
 
 
@@ -75,11 +135,18 @@ def resolve_checkpoint(model: str | Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a checkpoint file or a train dir (its newest)")
+    parser.add_argument("checkpoint", help="a shipped name (its .pt), a checkpoint file or a train dir (its newest)")
     parser.add_argument("name", help="the shipped name, e.g. mmnet-1.0-256")
     parser.add_argument("--default", action="store_true", help="make it the model that mmnet.load() gives")
+    parser.add_argument("--dataset", help="the EG1800 layout (<dataset>/train): int8 calibration photos from its "
+                                          "training part, quality checks on its 10 %% hold-out")
+    parser.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES, help="int8 calibration photos")
+    parser.add_argument("--no-tflite", dest="tflite", action="store_false",
+                        help="ONNX only (LiteRT files need pip install mmnet[tflite])")
     args = parser.parse_args()
-    print(json.dumps(ship(args.checkpoint, args.name, args.default), indent=2))
+    entry = ship(resolve_checkpoint(args.checkpoint), args.name, args.default, dataset=args.dataset,
+                 calibration=args.calibration, tflite=args.tflite)
+    print(json.dumps(entry, indent=2))
 
 
 if __name__ == "__main__":

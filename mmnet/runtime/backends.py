@@ -1,12 +1,14 @@
-"""Inference backends: one ONNX file run by ONNX Runtime or OpenVINO behind one small interface.
+"""Inference backends: a shipped model's ONNX or TFLite file run by LiteRT, ONNX Runtime or OpenVINO behind
+one small interface.
 
 A backend is opened with `open_backend(path, name, threads)` and has `run(batch) -> alpha` (float32
 N×3×H×W in [0, 1] -> the graph's float32 N×1×H×W "alpha"), `get_inputs()`/`get_outputs()` (ports with
 `name` and `shape`, as ONNX Runtime's sessions have them, None or a string for a free dimension), `name`
-and `session` (the runtime's own object). ONNX Runtime is always installed; OpenVINO is the optional extra
-`pip install mmnet[openvino]`. With no name, `default_backend()` gives ONNX Runtime. OpenVINO is faster on
-CPUs that compute in bf16 (AVX512-BF16, AMX), where it does so by itself (GAUSS_GRAD on the hold-out within
-0.1 % of fp32; 1.3–1.6× faster than ONNX Runtime for mmnet-1.0-256, as `mmnet bench` measures), but it is
+and `session` (the runtime's own object). LiteRT also has `run_pixels` (uint8 N×S×S×3 RGB, fed to an int8
+model as it is). ONNX Runtime is always installed; LiteRT (`ai-edge-litert`, with XNNPACK) and OpenVINO are
+optional. `default_backend()` is the fastest installed: LiteRT where installed and the model ships a
+`.tflite` file (1.5× ONNX Runtime's fp32 speed for mmnet-1.0-256 in fp32, more in int8, as `mmnet bench`
+measures), else ONNX Runtime. OpenVINO is faster than ONNX Runtime on CPUs that compute in bf16 but is
 chosen explicitly: loaded in a process that also runs numba's kernels (pymatting, in training), it crashed
 that process in our test suite.
 """
@@ -19,9 +21,12 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from mmnet.runtime.weights import WeightsError
+from mmnet.runtime.weights import WeightsError, resolve, shipped_name, shipped_tflite
 
-BACKENDS = ("onnxruntime", "openvino")
+BACKENDS = ("litert", "onnxruntime", "openvino")  # in order of preference where a model has the file
+MODULES = {"litert": "ai_edge_litert", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+EXTRAS = {"litert": "litert", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+FORMATS = {"litert": ".tflite", "onnxruntime": ".onnx", "openvino": ".onnx"}
 ACCELERATED = ("CUDAExecutionProvider", "CoreMLExecutionProvider")
 INPUT, OUTPUT = "image", "alpha"
 
@@ -54,7 +59,7 @@ class Backend(Protocol):
 
 def installed_backends() -> list[str]:
     """The names of BACKENDS whose runtime can be imported here."""
-    return [name for name in BACKENDS if importlib.util.find_spec(name) is not None]
+    return [name for name in BACKENDS if importlib.util.find_spec(MODULES[name]) is not None]
 
 
 def accelerated_providers() -> list[str]:
@@ -65,10 +70,34 @@ def accelerated_providers() -> list[str]:
     return [p for p in ACCELERATED if p in available]
 
 
-def default_backend() -> str:
-    """ONNX Runtime: always installed, exact fp32, and safe beside PyTorch in one process. OpenVINO is faster on
-    CPUs that compute in bf16 (`mmnet bench` measures both) and is chosen explicitly: `backend="openvino"`."""
+def default_backend(formats: Sequence[str] = (".tflite", ".onnx")) -> str:
+    """The fastest installed backend that runs one of `formats` (the model's files): LiteRT for a `.tflite`
+    file where `ai-edge-litert` is installed, else ONNX Runtime (always installed, exact fp32). OpenVINO is
+    faster than ONNX Runtime on CPUs that compute in bf16 but is chosen explicitly: `backend="openvino"`."""
+    installed = installed_backends()
+    for name in ("litert", "onnxruntime"):
+        if name in installed and FORMATS[name] in formats:
+            return name
     return "onnxruntime"
+
+
+def choose(model: str | Path | None, size: int | None = None, backend: str | None = None,
+           precision: str | None = None, providers: Sequence[str] | None = None) -> tuple[Path, int, str]:
+    """(file, side S, backend) that `mmnet.load` runs `model` with: a shipped model's `.tflite` in LiteRT
+    where it ships one and LiteRT is installed (in `precision`, None: the precision it ships as its
+    default), else its ONNX file in ONNX Runtime; `backend` and `providers` (ONNX Runtime's) choose."""
+    path, side = resolve(model, size)
+    name = shipped_name(model)
+    tflite = shipped_tflite(name, precision) if name else (path if path.suffix.lower() == ".tflite" else None)
+    if precision and name and tflite is None:
+        raise BackendError(f"{name}: ships no {precision} .tflite file")
+    formats = (".tflite",) if path.suffix.lower() == ".tflite" else ((".tflite",) if tflite else ()) + (".onnx",)
+    chosen = backend or ("onnxruntime" if providers else default_backend(formats))
+    if chosen == "litert" and tflite is not None:
+        return tflite, side, chosen
+    if precision == "int8":
+        raise BackendError(f"{model}: int8 models ship as .tflite files, run by backend 'litert' only")
+    return path, side, chosen
 
 
 def openvino_bf16() -> bool:
@@ -80,19 +109,28 @@ def openvino_bf16() -> bool:
 
 def open_backend(path: str | Path, backend: str | None = None, *, threads: int | None = None,
                  providers: Sequence[str] | None = None, size: int | None = None) -> Backend:
-    """`path` (an ONNX file) in `backend` ("onnxruntime", "openvino", None: `default_backend()`); threads:
-    intra-op threads (None: the runtime's choice); providers: ONNX Runtime execution providers; size: the
-    side S of the photos it will take (lets OpenVINO compile for 1×3×S×S now rather than at the first run)."""
-    name = backend or ("onnxruntime" if providers else default_backend())
+    """`path` (a `.tflite` file for "litert", else an ONNX file) in `backend` ("litert", "onnxruntime",
+    "openvino", None: `default_backend()` for that file); threads: intra-op threads (None: the runtime's
+    choice); providers: ONNX Runtime execution providers; size: the side S of the photos it will take (lets
+    OpenVINO compile for 1×3×S×S now rather than at the first run)."""
+    path = Path(path)
+    name = backend or ("onnxruntime" if providers else default_backend((path.suffix.lower(),)))
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)} "
                            f"(installed here: {', '.join(installed_backends())})")
     if name not in installed_backends():
-        raise BackendError(f"backend {name!r} is not installed (pip install mmnet[{name}])")
+        raise BackendError(f"backend {name!r} is not installed (pip install mmnet[{EXTRAS[name]}])")
+    if path.suffix.lower() != FORMATS[name]:
+        raise BackendError(f"{path}: backend {name!r} runs {FORMATS[name]} files (`mmnet export --format "
+                           f"{FORMATS[name][1:]}` makes one)")
     if name == "onnxruntime":
         return OnnxRuntimeBackend(path, threads, providers)
     if providers:
         raise BackendError(f"providers {list(providers)} are ONNX Runtime's; backend {name!r} takes none")
+    if name == "litert":
+        from mmnet.runtime.litert import LiteRtBackend  # noqa: PLC0415
+
+        return LiteRtBackend(path, threads)
     return OpenVinoBackend(path, threads, size)
 
 

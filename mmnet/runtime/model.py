@@ -1,6 +1,6 @@
 """`load` a model and run it: `Matting.predict` (alpha), `cutout` (RGBA), `composite` (new background).
 
-ONNX Runtime or OpenVINO (`mmnet.runtime.backends`) + numpy + OpenCV only, never torch. The photo is
+LiteRT, ONNX Runtime or OpenVINO (`mmnet.runtime.backends`) + numpy + OpenCV only, never torch. The photo is
 squash-resized to S×S exactly as in training (`mmnet.data.augment.prepare_eval`), and the S×S matte is
 brought back to the photo's size by `mmnet.runtime.refine`.
 """
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.data.augment import prepare_eval
+from mmnet.data.augment import prepare_eval, resize_align_corners
 from mmnet.runtime import compose, refine as refining
-from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, accelerated_providers, open_backend
+from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, accelerated_providers, choose, open_backend
 from mmnet.runtime.compose import Background
 from mmnet.runtime.images import ImageLike, to_rgb
 from mmnet.runtime.memory import keep_freed_memory
-from mmnet.runtime.weights import WeightsError, input_size, resolve
+from mmnet.runtime.weights import WeightsError, input_size
 
 REFINE_DEFAULT = True  # guided upsampling: it lowers GAUSS_GRAD at full resolution (see refine.py)
 
@@ -28,14 +28,17 @@ def default_providers() -> list[str]:
 
 
 def load(model: str | Path | None = None, *, providers: Sequence[str] | None = None, threads: int | None = None,
-         size: int | None = None, backend: str | None = None) -> Matting:
-    """A ready `Matting` for a shipped model name (None: the default), an `.onnx` file or a `.pt` checkpoint.
+         size: int | None = None, backend: str | None = None, precision: str | None = None) -> Matting:
+    """A ready `Matting` for a shipped model name (None: the default), an `.onnx` or `.tflite` file or a
+    `.pt` checkpoint.
 
-    backend: "onnxruntime", "openvino" (pip install mmnet[openvino]) or None: the fastest installed
-    (`mmnet.runtime.backends.default_backend`); providers: ONNX Runtime execution providers (default:
+    backend: "litert" (pip install mmnet[litert]), "onnxruntime", "openvino" (pip install mmnet[openvino])
+    or None: the fastest installed that runs the model (`mmnet.runtime.backends.choose`: LiteRT where the
+    model ships a .tflite file, else ONNX Runtime); precision: a shipped LiteRT model's "fp32" or "int8"
+    (None: the one it ships as its default); providers: ONNX Runtime execution providers (default:
     CUDA/CoreML where available, then CPU); threads: intra-op threads (default: the runtime's choice, the
     physical cores); size: the side S for a dynamic-size ONNX file."""
-    path, side = resolve(model, size)
+    path, side, backend = choose(model, size, backend, precision, providers)
     keep_freed_memory()  # no page faults for every photo's buffers: see mmnet.runtime.memory
     runner = open_backend(path, backend, threads=threads, providers=providers, size=side)
     input_size(runner, path, side)
@@ -97,6 +100,9 @@ class Matting:
         photos = [to_rgb(image) for image in images]
         if not photos:
             return []
+        if hasattr(self.backend, "run_pixels"):  # LiteRT: uint8 pixels in, as an int8 model takes them
+            alphas = self.backend.run_pixels(np.stack([resize_align_corners(rgb, self.size) for rgb in photos]))[:, 0]
+            return [self.to_full(alpha, rgb, None, refine) for alpha, rgb in zip(alphas, photos)]
         inputs = np.stack([self.network_input(rgb) for rgb in photos])
         alphas = self.infer(inputs)
         return [self.to_full(alpha, rgb, small, refine) for alpha, rgb, small in zip(alphas, photos, inputs)]

@@ -1,8 +1,9 @@
-"""Find the ONNX file behind a model name or path, and the side S it takes (an S×S photo).
+"""Find the file behind a model name or path, and the side S it takes (an S×S photo).
 
-Three kinds of model: a shipped name from `mmnet/weights/manifest.json` (its checksum checked), a path
-to an `.onnx` file, or a training checkpoint `.pt`, exported once to a cached ONNX file. Only the last
-imports torch (`pip install mmnet[train]`).
+Four kinds of model: a shipped name from `mmnet/weights/manifest.json` (its checksum checked; its ONNX
+file, and its LiteRT files by precision where it ships them: `shipped_tflite`), a path to an `.onnx` or a
+`.tflite` file, or a training checkpoint `.pt`, exported once to a cached ONNX file. Only the last imports
+torch (`pip install mmnet[train]`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mmnet.files import atomic_write
 
 MANIFEST = "manifest.json"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
+PRECISIONS = ("fp32", "int8")
 
 
 class WeightsError(ValueError):
@@ -29,7 +31,8 @@ def weights_dir() -> Path:
 
 
 def read_manifest() -> dict:
-    """The shipped models' manifest: {"default": NAME, "models": {NAME: {"onnx", "sha256", "size", ...}}}."""
+    """The shipped models' manifest: {"default": NAME, "models": {NAME: {"onnx", "sha256", "size", ...,
+    "tflite": {"default": PRECISION, "fp32": {"file", "sha256", ...}, "int8": {...}}}}}."""
     path = weights_dir() / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -42,7 +45,8 @@ def read_manifest() -> dict:
 
 def resolve(name_or_path: str | Path | None = None, size: int | None = None) -> tuple[Path, int]:
     """(ONNX file, input side S) of a shipped model name (None: the default one), an `.onnx` path or a
-    `.pt` checkpoint. `size` is needed only for a dynamic-size ONNX file; it overrides a checkpoint's."""
+    `.pt` checkpoint; a `.tflite` path is returned as it is. `size` is needed only for a dynamic-size ONNX
+    file; it overrides a checkpoint's."""
     if size is not None and (size < 32 or size % 16):
         raise WeightsError(f"size must be a multiple of 16 of at least 32, got {size}")
     manifest = read_manifest()
@@ -54,13 +58,40 @@ def resolve(name_or_path: str | Path | None = None, size: int | None = None) -> 
         return _shipped(name_or_path, manifest["models"][name_or_path], size)
     path = Path(name_or_path)
     if not path.is_file():
-        if path.suffix.lower() in (".onnx", *CHECKPOINT_SUFFIXES) or path.parent != Path("."):
+        if path.suffix.lower() in (".onnx", ".tflite", *CHECKPOINT_SUFFIXES) or path.parent != Path("."):
             raise WeightsError(f"{path}: model file does not exist")
         known = ", ".join(sorted(manifest["models"])) or "none shipped yet"
         raise WeightsError(f"{name_or_path}: neither a shipped model name (known: {known}) nor a file")
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return _from_checkpoint(path, size)
+    if path.suffix.lower() == ".tflite":
+        return path, _tflite_size(path, size)
     return path, _onnx_size(path, size)
+
+
+def shipped_name(name_or_path: str | Path | None) -> str | None:
+    """The shipped model's name that `name_or_path` means (None: the default), None for a path."""
+    manifest = read_manifest()
+    name = manifest.get("default") if name_or_path is None else name_or_path
+    return name if isinstance(name, str) and name in manifest["models"] else None
+
+
+def shipped_tflite(name: str, precision: str | None = None) -> Path | None:
+    """The `.tflite` file of shipped model `name` in `precision` ("fp32", "int8"; None: the one it ships as
+    its default), its checksum checked; None where it ships none in that precision."""
+    entry = read_manifest()["models"][name]
+    files = entry.get("tflite") or {}
+    if precision is not None and precision not in PRECISIONS:
+        raise WeightsError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    chosen = files.get(precision or files.get("default", "fp32"))
+    if not chosen:
+        return None
+    path = weights_dir() / chosen["file"]
+    if not path.is_file():
+        raise WeightsError(f"{path}: the file of shipped model {name!r} is missing (reinstall mmnet)")
+    if sha256_of(path) != chosen["sha256"].lower():
+        raise WeightsError(f"{path}: checksum mismatch for shipped model {name!r} (damaged or replaced file)")
+    return path
 
 
 def sha256_of(path: Path) -> str:
@@ -94,6 +125,24 @@ def _onnx_size(path: Path, size: int | None) -> int:
     except Exception as error:  # ORT raises its own types for a broken or foreign file
         raise WeightsError(f"{path}: not a readable ONNX model ({str(error).strip().splitlines()[-1]})") from None
     return input_size(session, path, size)
+
+
+def _tflite_size(path: Path, size: int | None) -> int:
+    """The side S of a `.tflite` model's 1×S×S×3 input (checked against `size` when given)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415  (optional: mmnet[litert])
+    except ImportError as error:
+        raise WeightsError(f"{path}: running a .tflite file needs ai-edge-litert ({error}; "
+                           f"pip install mmnet[litert])") from None
+    try:
+        shape = [int(n) for n in Interpreter(model_path=str(path)).get_input_details()[0]["shape"]]
+    except (ValueError, RuntimeError, IndexError) as error:
+        raise WeightsError(f"{path}: not a readable TFLite model ({str(error).strip().splitlines()[-1]})") from None
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+        raise WeightsError(f"{path}: input is {shape}; mmnet's .tflite models take one 1×S×S×3 photo")
+    if size is not None and size != shape[1]:
+        raise WeightsError(f"{path}: this model takes {shape[1]}×{shape[1]} photos, not size {size}")
+    return shape[1]
 
 
 def input_size(session, path: Path, size: int | None) -> int:

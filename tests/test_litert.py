@@ -1,0 +1,94 @@
+"""The LiteRT backend (`mmnet.runtime.litert`) on the shipped `.tflite` files, and `mmnet.load`'s choice of
+the fastest installed backend."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mmnet
+from mmnet.runtime import backends
+from mmnet.runtime.weights import read_manifest, resolve, shipped_tflite
+
+SMALL = "mmnet-1.0-128"
+
+
+def shipped_precisions(name: str) -> dict:
+    return read_manifest()["models"].get(name, {}).get("tflite") or {}
+
+
+@pytest.fixture
+def litert():
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (pip install mmnet[litert])")
+    if "int8" not in shipped_precisions(SMALL):
+        pytest.skip(f"{SMALL} ships no int8 .tflite file")
+
+
+def photos(count: int = 3) -> list[np.ndarray]:
+    return [np.random.default_rng(i).integers(0, 256, (90 + 10 * i, 70, 3), dtype=np.uint8) for i in range(count)]
+
+
+def test_load_takes_litert_where_installed_and_shipped_else_onnxruntime(litert, monkeypatch):
+    chosen = mmnet.load(SMALL, threads=1)
+    default = shipped_precisions(SMALL)["default"]
+    assert chosen.backend.name == "litert" and chosen.backend.precision == default
+    assert chosen.path == shipped_tflite(SMALL, default) and default in repr(chosen)
+    monkeypatch.setattr(backends, "installed_backends", lambda: ["onnxruntime"])
+    assert mmnet.load(SMALL, threads=1).backend.name == "onnxruntime"
+
+
+def test_a_model_without_tflite_files_runs_in_onnxruntime_by_default(litert):
+    bare = [name for name in read_manifest()["models"] if not shipped_precisions(name)]
+    if not bare:
+        pytest.skip("every shipped model has .tflite files")
+    assert mmnet.load(bare[0], threads=1).backend.name == "onnxruntime"
+    with pytest.raises(backends.BackendError, match=f"{bare[0]}: ships no int8 .tflite file"):
+        mmnet.load(bare[0], precision="int8")
+
+
+def test_litert_fp32_computes_what_onnxruntime_computes(litert):
+    fp32 = mmnet.load(SMALL, backend="litert", precision="fp32", threads=1)
+    reference = mmnet.load(SMALL, backend="onnxruntime", threads=1)
+    assert fp32.backend.precision == "fp32"
+    for mine, theirs in zip(fp32.predict_batch(photos(), refine=False), reference.predict_batch(photos(), refine=False)):
+        assert np.abs(mine - theirs).max() < 1e-4
+
+
+def test_int8_takes_pixels_as_they_are_and_stays_close_to_fp32(litert):
+    int8 = mmnet.load(SMALL, backend="litert", precision="int8", threads=1)
+    fp32 = mmnet.load(SMALL, backend="litert", precision="fp32", threads=1)
+    size = int8.size
+    pixels = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    direct = int8.backend.run_pixels(pixels)
+    via_floats = int8.backend.run(pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    np.testing.assert_array_equal(direct, via_floats)  # the uint8 path is the float path, exactly
+    assert direct.shape == (2, 1, size, size) and direct.dtype == np.float32
+    difference = np.abs(direct - fp32.backend.run_pixels(pixels))
+    assert 0 < difference.mean() < 0.02  # quantized, and close
+
+
+def test_int8_on_the_other_precisions_backends_is_refused(litert):
+    with pytest.raises(backends.BackendError, match="run by backend 'litert' only"):
+        mmnet.load(SMALL, backend="onnxruntime", precision="int8")
+    with pytest.raises(mmnet.runtime.weights.WeightsError, match="unknown precision 'int4'"):
+        mmnet.load(SMALL, precision="int4")
+
+
+def test_a_tflite_path_loads_in_litert_and_a_broken_one_is_named(litert, tmp_path):
+    path = shipped_tflite(SMALL, "fp32")
+    model = mmnet.load(path, threads=1)
+    assert model.backend.name == "litert" and model.size == resolve(SMALL)[1]
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(mmnet.runtime.weights.WeightsError, match="junk.tflite: not a readable TFLite model"):
+        mmnet.load(junk)
+    with pytest.raises(backends.BackendError, match=r"junk.tflite: backend 'onnxruntime' runs \.onnx files"):
+        backends.open_backend(junk, "onnxruntime")
+
+
+def test_the_default_load_never_imports_torch(litert):
+    code = ("import sys, mmnet; m = mmnet.load('mmnet-1.0-128'); assert m.backend.name == 'litert'\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
