@@ -2,7 +2,8 @@
 
 Engines for one model: ONNX Runtime and OpenVINO (fp32, int8 where an int8 file exists, and OpenVINO's
 bf16 where the CPU has it: the precision OpenVINO picks by itself there, for the int8 file's float parts
-too) through `mmnet.runtime.backends`, and PyTorch eager.
+too) and LiteRT (fp32 and int8 `.tflite` files where they exist; int8 fed uint8 pixels, as `predict` feeds
+it) through `mmnet.runtime.backends`, and PyTorch eager.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import numpy as np
 from mmnet.runtime.backends import (OnnxRuntimeBackend, OpenVinoBackend, default_backend, installed_backends,
                                     openvino_bf16)
 
-ENGINES = ("onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16", "openvino-int8", "pytorch")
+ENGINES = ("onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16", "openvino-int8", "litert", "litert-int8",
+           "pytorch")
 ROUNDS = 5  # blocks per contender: each a warm run and then runs/ROUNDS timed runs in a row
 
 
@@ -39,9 +41,9 @@ def interleaved(runners: dict[str, Callable[[], object]], runs: int, warmup: int
 
 
 def default_engine() -> str:
-    """The engine `mmnet.load` runs an fp32 model in by default: its backend, in the precision that
-    backend computes in here."""
-    backend = default_backend()
+    """The engine `mmnet.load` runs an fp32 ONNX model in by default (every variant has one): its backend,
+    in the precision that backend computes in here."""
+    backend = default_backend((".onnx",))
     return "openvino-bf16" if backend == "openvino" and openvino_bf16() else backend
 
 
@@ -51,10 +53,12 @@ def precision_of(engine: str) -> str:
 
 
 def available_engines(files: dict, torch_model: object | None) -> list[str]:
-    """The ENGINES that can run here, given the model's ONNX `files` ("fp32", "int8")."""
-    openvino = "openvino" in installed_backends()
+    """The ENGINES that can run here, given the model's `files` ("fp32", "int8": ONNX; "tflite-fp32",
+    "tflite-int8": LiteRT)."""
+    openvino, litert = "openvino" in installed_backends(), "litert" in installed_backends()
     usable = {"onnxruntime": True, "onnxruntime-int8": "int8" in files, "openvino": openvino,
               "openvino-bf16": openvino and openvino_bf16(), "openvino-int8": openvino and "int8" in files,
+              "litert": litert and "tflite-fp32" in files, "litert-int8": litert and "tflite-int8" in files,
               "pytorch": torch_model is not None}
     return [engine for engine in ENGINES if usable[engine]]
 
@@ -65,6 +69,14 @@ def engine_runner(engine: str, files: dict, size: int, threads: int, torch_model
     if engine == "pytorch":
         return _torch_runner(torch_model, batch, threads)
     runtime, _, precision = engine.partition("-")
+    if runtime == "litert":
+        from mmnet.runtime.litert import LiteRtBackend  # noqa: PLC0415
+
+        litert = LiteRtBackend(files[f"tflite-{precision or 'fp32'}"], threads)
+        if litert.precision == "int8":
+            pixels = (batch.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+            return lambda: litert.run_pixels(pixels)
+        return lambda: litert.run(batch)
     path = files["int8" if precision == "int8" else "fp32"]
     if runtime == "onnxruntime":
         backend = OnnxRuntimeBackend(path, threads, ["CPUExecutionProvider"])

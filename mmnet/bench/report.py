@@ -9,7 +9,8 @@ from mmnet.files import write_atomic
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 ENGINE_TITLES = {"onnxruntime": "ORT fp32", "onnxruntime-int8": "ORT int8", "openvino": "OV fp32",
-                 "openvino-bf16": "OV bf16", "openvino-int8": "OV int8", "pytorch": "PyTorch"}
+                 "openvino-bf16": "OV bf16", "openvino-int8": "OV int8", "litert": "LiteRT fp32",
+                 "litert-int8": "LiteRT int8", "pytorch": "PyTorch"}
 PROFILE_ROWS = 8
 
 
@@ -158,12 +159,12 @@ def predict_table(result: dict, variants: list[dict]) -> list[str]:
     return lines
 
 
-def profile_table(profile: dict) -> list[str]:
+def profile_table(profile: dict, runtime: str = "ONNX Runtime's", unit: str = "ms of kernels a run") -> list[str]:
     lines = []
     for precision, entry in profile.items():
         total = sum(op["ms"] for op in entry["operators"])
-        lines += ["", f"ONNX Runtime's profile of {entry['model']} ({precision}, {entry['threads']} threads, "
-                      f"{total:.2f} ms of kernels a run), slowest kinds of operator:", "",
+        lines += ["", f"{runtime} profile of {entry['model']} ({precision}, {entry['threads']} threads, "
+                      f"{total:.2f} {unit}), slowest kinds of operator:", "",
                   "| operator | nodes | ms a run | share | GMAC/s |", "|---|---|---|---|---|"]
         for op in entry["operators"][:PROFILE_ROWS]:
             rate = f"{op['gmacs_per_s']:.1f}" if op["gmacs_per_s"] else "–"
@@ -193,6 +194,9 @@ def markdown(results: dict) -> str:
         lines += ["", *predict_table(results["predict_vs_mediapipe"], results["variants"])]
     if results["floor"].get("profile"):
         lines += profile_table(results["floor"]["profile"])
+    if results["floor"].get("litert_profile"):
+        lines += profile_table(results["floor"]["litert_profile"], "LiteRT's (XNNPACK, each operator timed alone)",
+                               "ms summed over the operators")
     return "\n".join(lines)
 
 

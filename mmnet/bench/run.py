@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.bench import floor, latency, peers as peer_models, quality, report
+from mmnet.bench import floor, latency, litert_profile, peers as peer_models, quality, report
 from mmnet.bench.machine import cpu_name
 from mmnet.bench.variants import Variant, all_variants, build, export
 from mmnet.files import write_atomic
@@ -78,7 +78,7 @@ def run_bench(config: BenchConfig) -> dict:
     started = time.perf_counter()
     results = {"environment": environment(config.threads), "quick": config.quick, "runs": config.runs,
                "warmup": config.warmup, "figure": {"engine": latency.default_engine(),
-                                                   "int8_engine": f"{default_backend()}-int8",
+                                                   "int8_engine": f"{default_backend(('.onnx',))}-int8",
                                                    "threads": max(config.threads)}}
     log(f"machine: {results['environment']['cpu']}, threads {config.threads}, runs {config.runs}")
     peaks = {precision: {t: floor.peak_macs_per_second(t, precision) for t in config.threads}
@@ -99,7 +99,13 @@ def run_bench(config: BenchConfig) -> dict:
                 precision: {"model": default, "threads": PROFILE_THREADS,
                             "operators": floor.profile_operators(path, shipped[default].size, PROFILE_THREADS,
                                                                  config.runs, config.warmup)}
-                for precision, path in shipped[default].files.items()}
+                for precision, path in shipped[default].files.items() if path.suffix == ".onnx"}
+            for key, path in shipped[default].files.items():
+                if path.suffix == ".tflite" and "litert" in installed_backends():
+                    log(f"{default}: LiteRT profile ({key}), {PROFILE_THREADS} threads")
+                    results["floor"].setdefault("litert_profile", {})[key.removeprefix("tflite-")] = {
+                        "model": default, "threads": PROFILE_THREADS,
+                        "operators": litert_profile.profile_operators(path, PROFILE_THREADS, config.runs)}
     if config.peers:
         results["peers"] = [measure_peer(name, config, pairs) for name in peer_models.PEERS]
         if default:
@@ -196,7 +202,9 @@ def predict_vs_mediapipe(model: str, pairs: list, config: BenchConfig) -> dict:
     matting = load(model, threads=E2E_THREADS)
     log(f"predict vs MediaPipe: {model} ({matting.backend!r}), {E2E_THREADS} threads")
     others = {f"mmnet predict, {backend}": load(model, threads=E2E_THREADS, backend=backend)
-              for backend in installed_backends() if backend != default_backend()}
+              for backend in installed_backends() if backend != matting.backend.name}
+    if getattr(matting.backend, "precision", "fp32") == "int8":
+        others["mmnet predict, litert fp32"] = load(model, threads=E2E_THREADS, backend="litert", precision="fp32")
     if FASTEST in read_manifest()["models"] and FASTEST != model:
         others[f"{FASTEST} predict"] = load(FASTEST, threads=E2E_THREADS)
     runners = {"mmnet predict": lambda: matting.predict(photo),

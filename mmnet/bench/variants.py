@@ -30,7 +30,7 @@ class Variant:
     shipped: dict | None = None
     params: int = 0
     macs: int = 0
-    files: dict[str, Path] = field(default_factory=dict)  # "fp32", "int8" -> ONNX file
+    files: dict[str, Path] = field(default_factory=dict)  # "fp32", "int8" -> ONNX; "tflite-fp32"... -> LiteRT
 
     @property
     def family(self) -> str:
@@ -108,8 +108,8 @@ def build(variant: Variant):
 
 def export(variant: Variant, model, folder: Path, calibration: np.ndarray | None) -> dict[str, Path]:
     """ONNX files of `variant` in `folder`, as `mmnet export` makes them: "fp32" (a shipped model's own
-    file, else exported) and "int8" (static QDQ calibrated on `calibration`, N×3×S×S, when given).
-    Stored in `variant.files`."""
+    file, else exported) and "int8" (static QDQ calibrated on `calibration`, N×3×S×S, when given), and a
+    shipped model's LiteRT files ("tflite-fp32", "tflite-int8"). Stored in `variant.files`."""
     from mmnet.export.formats import export_model  # noqa: PLC0415
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -118,6 +118,9 @@ def export(variant: Variant, model, folder: Path, calibration: np.ndarray | None
     else:
         fp32 = export_model(model, folder / f"{variant.name}.onnx", "onnx", variant.size)
     variant.files = {"fp32": fp32}
+    for precision, shipped in ((variant.shipped or {}).get("tflite") or {}).items():
+        if precision != "default":
+            variant.files[f"tflite-{precision}"] = weights_dir() / shipped["file"]
     if calibration is not None:
         variant.files["int8"] = export_model(model, folder / f"{variant.name}.int8.onnx", "onnx", variant.size,
                                              calibration=calibration)
