@@ -233,6 +233,8 @@ def _add_synthetic(sub) -> None:
     p.add_argument("root")
     p.add_argument("--num", type=int, default=64)
     p.add_argument("--split", default="train")
+    p.add_argument("--test-num", type=int, default=16,
+                   help="pairs in a test split beside it (what mmnet evaluate scores by default; 0: none)")
     p.add_argument("--height", type=int, default=160)
     p.add_argument("--width", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
@@ -241,7 +243,11 @@ def _add_synthetic(sub) -> None:
 
 def _synthetic(args: argparse.Namespace) -> None:
     from mmnet.data.synthetic import make_dataset
+    if args.num <= 0 or args.test_num < 0:
+        raise SystemExit("mmnet synthetic: --num must be positive and --test-num not negative")
     print(f"wrote {make_dataset(args.root, args.num, args.height, args.width, args.split, args.seed)}")
+    if args.test_num and args.split != "test":  # other pairs (another seed), never trained on
+        print(f"wrote {make_dataset(args.root, args.test_num, args.height, args.width, 'test', args.seed + 1)}")
 
 
 def _add_pack(sub) -> None:

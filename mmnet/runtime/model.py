@@ -92,7 +92,9 @@ class Matting:
 
     # ------------------------------------------------------------------------------------- results
     def predict(self, image: ImageLike, *, refine: bool | None = None) -> np.ndarray:
-        """float32 H×W alpha in [0, 1] at the photo's resolution."""
+        """float32 H×W alpha in [0, 1] at the photo's resolution. `image`: a path, encoded bytes, a PIL image or
+        a numpy array in RGB order; an OpenCV (`cv2.imread`) array is BGR and gives another matte: pass
+        `bgr[..., ::-1]`, or the path."""
         return self.predict_batch([image], refine=refine)[0]
 
     def predict_batch(self, images: Sequence[ImageLike], *, refine: bool | None = None) -> list[np.ndarray]:
