@@ -29,10 +29,12 @@ from mmnet.files import atomic_write
 
 
 def export_tflite(model, path: str | Path, size: int = 256, calibration: np.ndarray | None = None,
-                  split_merges: bool = True) -> Path:
+                  split_merges: bool | None = None) -> Path:
     """Write `model` (a 2-logit torch module in eval mode) as a TFLite file for one S×S photo (NHWC): fp32,
     or full-integer int8 with `calibration` (N×3×S×S float32 in [0, 1], the photos the activation ranges are
-    taken from). `split_merges`: see `mmnet.export.rewrite`."""
+    taken from). `split_merges` (see `mmnet.export.rewrite`; None: fp32 only): the quantizer leaves the
+    summed merges' Adds in float, with 35 DEQUANTIZE and 12 QUANTIZE around them, so int8 keeps the concat."""
+    split_merges = calibration is None if split_merges is None else split_merges
     try:
         import litert_torch  # noqa: PLC0415  (heavy, optional)
     except ImportError as error:
