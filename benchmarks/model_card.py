@@ -61,7 +61,7 @@ def mmnet_predictor(name: str, threads: int) -> Predictor:
     from mmnet.models.complexity import count_macs, count_parameters
     from mmnet.runtime.weights import read_manifest, weights_dir
 
-    model = mmnet.load(name, threads=threads)
+    model = mmnet.load(name, threads=threads, backend="onnxruntime")  # the network in fp32, as always measured
     shipped = read_manifest()["models"]
     checkpoint = weights_dir() / shipped[name]["checkpoint"] if name in shipped else Path(name)  # or a .pt
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -143,6 +143,9 @@ def markdown(results: dict) -> str:
              "network's alpha upsampled bilinearly to the photo), GAUSS_GRAD ×1e-3; DIM SAD, Grad and Conn "
              "/1000 at 800×600; person IoU at alpha > 0.5. Latency: batch 1, the model call alone and "
              "`predict` of a 600×800 photo at network resolution (input prepared, model run, output read)."]
+    if any(r.get("date", results["date"]) != results["date"] for r in results["models"].values()):
+        lines[0] += (" A model followed by a date was not re-run: its row is from that day's run on the same sets "
+                     "(`--keep`), so its latencies were not interleaved with the others'.")
     counts = results["counts"]
     titles = {"holdout": f"EG1800 validation hold-out ({counts['holdout']} portraits)",
               "ccp": f"CCP hold-out ({counts['ccp']} street photos of full figures, 550×832, as they are)",
@@ -160,7 +163,7 @@ def markdown(results: dict) -> str:
             s, info, lat = r[split], r["info"], r["latency"]
             params = f"{info['params']:,}" if info["params"] else "–"
             macs = f"{info['macs'] / 1e6:.0f} M" if info["macs"] else "–"
-            lines.append(f"| {name} | {info['size']}² | {params} | {macs} | {s['iou']:.4f} | "
+            lines.append(f"| {_label(name, r, results)} | {info['size']}² | {params} | {macs} | {s['iou']:.4f} | "
                          f"{s['gauss_grad_full'] * 1e3:.3f} | {s['mad_full']:.4f} | {s['gauss_grad'] * 1e3:.3f} | "
                          f"{s['mad']:.4f} | {s['sad']:.2f} | {s['mse']:.4f} | {s['grad']:.2f} | {s['conn']:.2f} | "
                          f"{lat['model_ms']:.2f} | {lat['predict_ms']:.2f} |")
@@ -168,8 +171,29 @@ def markdown(results: dict) -> str:
               "her suit and the backdrop", "", "| model | face | suit | backdrop |", "|---|---|---|---|"]
     for name, r in results["models"].items():
         e = r["example"]
-        lines.append(f"| {name} | {e['face']:.2f} | {e['suit']:.2f} | {e['backdrop']:.2f} |")
+        lines.append(f"| {_label(name, r, results)} | {e['face']:.2f} | {e['suit']:.2f} | {e['backdrop']:.2f} |")
     return "\n".join(lines)
+
+
+def _label(name: str, result: dict, results: dict) -> str:
+    date = result.get("date", results["date"])
+    return name if date == results["date"] else f"{name} ({date})"
+
+
+def _row_order(name: str) -> tuple[bool, str]:
+    return name.startswith("mediapipe"), name  # the peer last
+
+
+def kept_models(path: Path, counts: dict[str, int], measured: list[str]) -> dict:
+    """The results of the models not in `measured` from an earlier results file, where it scored the same
+    sets (the same counts), each with the date of that run."""
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    if earlier.get("counts") != counts:
+        return {}
+    return {name: {"date": earlier["date"], **result} for name, result in earlier["models"].items()
+            if name not in measured}
 
 
 def main() -> None:
@@ -187,6 +211,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="leave MediaPipe out")
     parser.add_argument("--card", type=Path, default=ROOT / "docs" / "models.md")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "model_card.json")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the other models' rows from the last results file (same sets), dated")
     args = parser.parse_args()
 
     from mmnet.runtime.weights import read_manifest
@@ -213,13 +240,16 @@ def main() -> None:
     timing = latencies(predictors, read_image(holdout[0][0]))
     for p in predictors:
         print(f"scoring {p.name} ...", flush=True)
-        results["models"][p.name] = {"info": p.info, "latency": timing[p.name], "example": example_regions(p),
+        results["models"][p.name] = {"date": results["date"], "info": p.info, "latency": timing[p.name], "example": example_regions(p),
                                      **{split: evaluate(p, pairs) for split, pairs in sets.items()}}
         for split in sets:
             row = results["models"][p.name][split]
             print(f"  {split:9s} " + "  ".join(f"{k} {row[k]:.4g}" for k in METRIC_NAMES))
-    out = ROOT / "benchmarks" / "results" / "model_card.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    if args.keep:
+        kept = kept_models(args.results, results["counts"], list(results["models"]))
+        results["models"] = {name: results["models"].get(name) or kept[name]
+                             for name in sorted({*results["models"], *kept}, key=_row_order)}
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
     card = args.card.read_text() if args.card.exists() else f"# Models\n\n{BEGIN}\n{END}\n"
     head, rest = card.split(BEGIN, 1)
