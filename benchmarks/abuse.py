@@ -3,9 +3,12 @@ it got, the peak memory, and whether any input file changed. Prints a Markdown t
 
     python benchmarks/abuse.py [--port 8765]
 
-Bombs are a few bytes that claim a huge size in their header (nothing that large is ever decoded); the large
-photo is a real 24-megapixel JPEG. Command-line peak memory: /usr/bin/time -v's maximum resident set size of
-the whole process; server: its resident set size polled every 5 ms during the request (peak, minus nothing).
+Bombs are a few bytes that claim a huge size in their header (nothing that large is ever decoded). The inputs
+at the limits are real photo-like JPEGs (examples/astronaut.jpg upscaled, with noise so that they do not compress
+trivially), written to a temporary folder: 24 MP; 101.8 MP (11648×8736), just under the command line's default
+--max-pixels of 110 MP; 40.0 MP (7744×5164), at the server's default --max-pixels of 40 MP. Command-line peak
+memory: /usr/bin/time -v's maximum resident set size of the whole process; server: its resident set size polled
+every 5 ms during the request (peak, minus nothing).
 """
 from __future__ import annotations
 
@@ -40,7 +43,24 @@ PNG_BOMB = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 
 HDR_BOMB = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 16000 +X 16000\n" + b"\x02\x02\x3e\x80" * (4 << 20)  # 16 MB
 
 
-def make_inputs(folder: Path) -> dict[str, Path]:
+CLI_LIMIT = (11648, 8736)  # 101.8 MP: a 100-megapixel photo, under the command line's default of 110 MP
+SERVER_LIMIT = (7744, 5164)  # 39.99 MP: at the server's default --max-pixels of 40 MP
+
+
+def photo_like(width: int, height: int, noise: float = 6.0, seed: int = 0) -> np.ndarray:
+    """A BGR photo of width×height: examples/astronaut.jpg upscaled, with Gaussian noise (σ = `noise` levels) so
+    that its JPEG is about 1.5 bits a pixel at quality 90, like a camera's, rather than compressing trivially."""
+    source = cv2.imread(str(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"))
+    photo = cv2.resize(source, (width, height), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(seed)
+    for top in range(0, height, 512):  # band by band: no full-size float temporaries
+        band = photo[top:top + 512]
+        band[:] = np.clip(band + rng.normal(0, noise, band.shape).astype(np.float32), 0, 255)
+    return photo
+
+
+def make_inputs(folder: Path, large: Path) -> dict[str, Path]:
+    """The inputs, in `folder`; the photos at the limits in `large` (outside the folder matted into itself)."""
     rng = np.random.default_rng(0)
     small = cv2.GaussianBlur(rng.integers(0, 256, (480, 360, 3), dtype=np.uint8), (9, 9), 0)
     paths = {"photo.png": small, "large.jpg": cv2.resize(small, (6000, 4000), interpolation=cv2.INTER_LINEAR)}
@@ -48,6 +68,9 @@ def make_inputs(folder: Path) -> dict[str, Path]:
     for name, pixels in paths.items():
         out[name] = folder / name
         cv2.imwrite(str(out[name]), pixels)
+    for name, size in {"100mp.jpg": CLI_LIMIT, "40mp.jpg": SERVER_LIMIT}.items():
+        out[name] = large / name
+        out[name].write_bytes(cv2.imencode(".jpg", photo_like(*size), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
     jpeg = cv2.imencode(".jpg", small)[1].tobytes()
     for name, data in {"bomb.png": PNG_BOMB, "bomb.hdr": HDR_BOMB, "truncated.jpg": jpeg[:len(jpeg) // 2],
                        "notes.jpg": b"this is no photo\n"}.items():
@@ -88,6 +111,13 @@ def rss_mb(pid: int) -> float:
 
 def request(port: int, pid: int, body: bytes, headers: dict[str, str]) -> tuple[int, str, float]:
     """(status, body's start, peak server RSS in MB during the request)."""
+    answers, rss = together(port, pid, [(body, headers)])
+    return (*answers[0], rss)
+
+
+def together(port: int, pid: int, posts: list[tuple[bytes, dict[str, str]]]) -> tuple[list[tuple[int, str]], float]:
+    """Each (body, headers) POSTed at once, from a thread of its own: the (status, body's start) of each, and the
+    peak server RSS in MB while any was under way."""
     peak, done = [rss_mb(pid)], threading.Event()
 
     def watch() -> None:
@@ -97,6 +127,22 @@ def request(port: int, pid: int, body: bytes, headers: dict[str, str]) -> tuple[
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
+    answers: list[tuple[int, str]] = [(0, "")] * len(posts)
+
+    def post(index: int) -> None:
+        answers[index] = _post(port, *posts[index])
+
+    senders = [threading.Thread(target=post, args=(index,)) for index in range(len(posts))]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    done.set()
+    thread.join()
+    return answers, max(peak)
+
+
+def _post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         try:  # a server that answers 413 from the headers may close before the whole body is sent
@@ -111,9 +157,7 @@ def request(port: int, pid: int, body: bytes, headers: dict[str, str]) -> tuple[
         status, text = 0, f"connection closed ({error})"
     finally:
         connection.close()
-    done.set()
-    thread.join()
-    return status, text.strip()[:100], max(peak)
+    return status, text.strip()[:100]
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, dict[str, str]]:
@@ -128,9 +172,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="mmnet-abuse-") as folder:
+    with tempfile.TemporaryDirectory(prefix="mmnet-abuse-") as folder, \
+            tempfile.TemporaryDirectory(prefix="mmnet-abuse-large-") as large:
         work = Path(folder)
-        inputs = make_inputs(work)
+        inputs = make_inputs(work, Path(large))
         before = digest(inputs)
         p = {name: str(path) for name, path in inputs.items()}
         cases = [
@@ -144,6 +189,10 @@ def main() -> None:
              "refused before decoding, exit 1"),
             ("24 MP JPEG (6000×4000), rgba", ["matte", p["large.jpg"], "-o", "o3.png", "--format", "rgba"],
              "matted, exit 0"),
+            *((f"101.8 MP photo JPEG (11648×8736, {inputs['100mp.jpg'].stat().st_size / 1e6:.0f} MB), {label}",
+               ["matte", p["100mp.jpg"], "-o", f"o100-{index}.png", "--format", *options], "matted, exit 0")
+              for index, (label, options) in enumerate([("alpha", ["alpha"]), ("rgba", ["rgba"]),
+                                                        ("composite, blur", ["composite", "--background", "blur"])])),
             ("truncated JPEG", ["matte", p["truncated.jpg"], "-o", "o4.png"], "named, exit 1"),
             ("text file named .jpg", ["matte", p["notes.jpg"], "-o", "o5.png"], "named, exit 1"),
             ("-o x.jpg --format rgba", ["matte", p["photo.png"], "-o", "x.jpg", "--format", "rgba"],
@@ -174,16 +223,25 @@ def main() -> None:
                 ("idle server", None, {}, "-"),
                 ("PNG claiming 20000×20000", "bomb.png", {}, "413"),
                 ("Radiance .hdr claiming 16000×16000 (16 MB)", "bomb.hdr", {}, "413"),
-                ("24 MP JPEG", "large.jpg", {}, "200"),
+                ("2 pixel bombs at once (the .hdr and the PNG)", ("bomb.hdr", "bomb.png"), {}, "413, 413"),
                 ("truncated JPEG", "truncated.jpg", {}, "415"),
                 ("text file", "notes.jpg", {}, "415"),
                 ("25 MB body", b"\0" * (25 << 20), {}, "413"),
                 ("Host: evil.example (DNS rebinding)", "photo.png", {"Host": "evil.example"}, "421"),
                 ("cross-origin form POST", "photo.png", {"Origin": "http://evil.example"}, "403"),
+                ("24 MP JPEG", "large.jpg", {}, "200"),  # the photos last: the server keeps their freed memory
+                (f"40.0 MP photo JPEG (7744×5164, {inputs['40mp.jpg'].stat().st_size / 1e6:.0f} MB): the limit",
+                 "40mp.jpg", {}, "200"),
             ]
             for label, what, headers, expected in requests:
                 if what is None:
                     rows.append(("server", label, expected, "-", rss_mb(server.pid)))
+                    continue
+                if isinstance(what, tuple):  # posted at once
+                    answers, rss = together(args.port, server.pid, [multipart("upload", inputs[name].read_bytes())
+                                                                    for name in what])
+                    rows.append(("server", label, expected, "; ".join(f"{status}: {text}" for status, text
+                                                                      in answers), rss))
                     continue
                 data = what if isinstance(what, bytes) else inputs[what].read_bytes()
                 body, form = multipart("upload", data)
@@ -196,7 +254,7 @@ def main() -> None:
     print("| where | input | expected | got | peak memory |")
     print("|---|---|---|---|---|")
     for where, label, expected, got, rss in rows:
-        got = got.replace(folder + "/", "").replace("|", "/")
+        got = got.replace(folder + "/", "").replace(large + "/", "").replace("|", "/")
         print(f"| {where} | {label} | {expected} | {got} | {rss:.0f} MB |")
     print(f"\ninput files modified: {', '.join(changed) if changed else 'none'}")
 
