@@ -143,8 +143,8 @@ def markdown(results: dict) -> str:
              "network's alpha upsampled bilinearly to the photo), GAUSS_GRAD ×1e-3; DIM SAD, Grad and Conn "
              "/1000 at 800×600; person IoU at alpha > 0.5. Latency: batch 1, the model call alone and "
              "`predict` of a 600×800 photo at network resolution (input prepared, model run, output read)."]
-    if any(r.get("date", results["date"]) != results["date"] for r in results["models"].values()):
-        lines[0] += (" A model followed by a date was not re-run: its row is from that day's run on the same sets "
+    if any(r.get("run", results["run"]) != results["run"] for r in results["models"].values()):
+        lines[0] += (" A model followed by a time was not re-run: its row is from that earlier run on the same sets "
                      "(`--keep`), so its latencies were not interleaved with the others'.")
     counts = results["counts"]
     titles = {"holdout": f"EG1800 validation hold-out ({counts['holdout']} portraits)",
@@ -176,8 +176,8 @@ def markdown(results: dict) -> str:
 
 
 def _label(name: str, result: dict, results: dict) -> str:
-    date = result.get("date", results["date"])
-    return name if date == results["date"] else f"{name} ({date})"
+    run = result.get("run", results["run"])
+    return name if run == results["run"] else f"{name} ({run})"
 
 
 def _row_order(name: str) -> tuple[bool, str]:
@@ -186,13 +186,13 @@ def _row_order(name: str) -> tuple[bool, str]:
 
 def kept_models(path: Path, counts: dict[str, int], measured: list[str]) -> dict:
     """The results of the models not in `measured` from an earlier results file, where it scored the same
-    sets (the same counts), each with the date of that run."""
+    sets (the same counts), each with the time of the run that measured it."""
     if not path.is_file():
         return {}
     earlier = json.loads(path.read_text())
     if earlier.get("counts") != counts:
         return {}
-    return {name: {"date": earlier["date"], **result} for name, result in earlier["models"].items()
+    return {name: {"run": earlier.get("run", earlier["date"]), **result} for name, result in earlier["models"].items()
             if name not in measured}
 
 
@@ -213,7 +213,7 @@ def main() -> None:
     parser.add_argument("--card", type=Path, default=ROOT / "docs" / "models.md")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "model_card.json")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the other models' rows from the last results file (same sets), dated")
+                        help="keep the other models' rows from the last results file (same sets), with their time")
     args = parser.parse_args()
 
     from mmnet.runtime.weights import read_manifest
@@ -234,14 +234,15 @@ def main() -> None:
     if not args.no_peer:
         predictors.append(mediapipe_predictor(args.threads))
 
-    results = {"date": time.strftime("%Y-%m-%d"), "threads": args.threads,
+    results = {"date": time.strftime("%Y-%m-%d"), "run": time.strftime("%Y-%m-%d %H:%M"),
+               "threads": args.threads,
                "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'CPU'})",
                "counts": {split: len(pairs) for split, pairs in sets.items()}, "models": {}}
     timing = latencies(predictors, read_image(holdout[0][0]))
     for p in predictors:
         print(f"scoring {p.name} ...", flush=True)
-        results["models"][p.name] = {"date": results["date"], "info": p.info, "latency": timing[p.name], "example": example_regions(p),
-                                     **{split: evaluate(p, pairs) for split, pairs in sets.items()}}
+        results["models"][p.name] = {"run": results["run"], "info": p.info, "latency": timing[p.name],
+                                     "example": example_regions(p), **{split: evaluate(p, pairs) for split, pairs in sets.items()}}
         for split in sets:
             row = results["models"][p.name][split]
             print(f"  {split:9s} " + "  ".join(f"{k} {row[k]:.4g}" for k in METRIC_NAMES))
