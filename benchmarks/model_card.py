@@ -241,8 +241,9 @@ def main() -> None:
     timing = latencies(predictors, read_image(holdout[0][0]))
     for p in predictors:
         print(f"scoring {p.name} ...", flush=True)
+        scores = {split: evaluate(p, pairs) for split, pairs in sets.items()}
         results["models"][p.name] = {"run": results["run"], "info": p.info, "latency": timing[p.name],
-                                     "example": example_regions(p), **{split: evaluate(p, pairs) for split, pairs in sets.items()}}
+                                     "example": example_regions(p), **scores}
         for split in sets:
             row = results["models"][p.name][split]
             print(f"  {split:9s} " + "  ".join(f"{k} {row[k]:.4g}" for k in METRIC_NAMES))
