@@ -494,8 +494,8 @@ def test_build_scene_set_from_two_datasets(tmp_path):
     make_dataset(tmp_path / "eg", n=8, height=80, width=60)
     make_dataset(tmp_path / "ccp", n=8, height=90, width=60, seed=3)
     write_backgrounds(tmp_path / "backgrounds", 8)
-    held = sorted([f"{root}-{pair.stem}" for root in ("eg", "ccp") for pair in find_pairs(tmp_path / root, "train")
-                   if in_holdout(pair.stem, 50)])
+    held = sorted(f"{root}-{pair.stem}" for root in ("eg", "ccp")
+                  for pair in find_pairs(tmp_path / root, "train") if in_holdout(pair.stem, 50))
     roots = [tmp_path / "eg", tmp_path / "ccp"]
     scenes = build_composite_set(roots, "train", 50, tmp_path / "backgrounds", tmp_path / "scenes", height=60,
                                  width=80, scene=True, workers=1, progress=False)

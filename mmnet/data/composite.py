@@ -45,7 +45,6 @@ CACHE_VERSION = 1  # part of the foreground cache key: bump when the estimation 
 DEFAULT_CACHE_DIR = Path("~/.cache/mmnet/foregrounds")
 
 
-
 @dataclass(frozen=True)
 class Placement:
     """Where people go on the canvas, as fractions of it (see `composite`)."""
@@ -263,12 +262,12 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     the width / height of what one pixel of its arrays shows (default 1; a 600×800 photo cached at S×S: 0.75),
     so that people keep their natural proportions in that photo.
 
-    Each person: box height `placement.scale` × out_h (log-uniform), box centre at `placement.centre_x` × out_w,
-    flipped with p = 0.5, rotated by U(±15°). When `touches_bottom` (the matte is cut by its photo's
+    Each person: box height `placement.scale` × out_h (log-uniform), box centre at `placement.centre_x`
+    × out_w, flipped with p = 0.5, rotated by U(±15°). When `touches_bottom` (the matte is cut by its photo's
     bottom edge) the whole cut edge lands on or below the canvas's bottom row, a further U(0, MAX_DROP)
-    × box height down; otherwise the box centre is at `placement.centre_y` × out_h. With p = `stretch` a person cut
-    by the bottom edge is first made a half figure (`stretch_body`); stretch = 0 draws no random numbers for it.
-    Then image = fg·a + image·(1 − a) for each, and alpha = 1 − Π(1 − a_i).
+    × box height down; otherwise the box centre is at `placement.centre_y` × out_h. With p = `stretch` a person
+    cut by the bottom edge is first made a half figure (`stretch_body`); stretch = 0 draws no random numbers
+    for it. Then image = fg·a + image·(1 − a) for each, and alpha = 1 − Π(1 − a_i).
     """
     pixel_aspects = [1.0] * len(people) if pixel_aspects is None else list(pixel_aspects)
     if len(touches_bottom) != len(people) or len(pixel_aspects) != len(people):
