@@ -40,7 +40,7 @@ from mmnet.runtime import compose
 from mmnet.runtime.batch import FORMATS, Render
 from mmnet.runtime.model import Matting, load
 from mmnet.runtime.weights import read_manifest, resolve
-from mmnet.serve.guard import Guard
+from mmnet.serve.guard import Guard, adding_headers
 
 MB = 1 << 20
 ISOLATION = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp"),
@@ -124,13 +124,7 @@ class CrossOriginIsolation:
     async def __call__(self, scope: dict, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-
-        async def send_isolated(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *ISOLATION]}
-            await send(message)
-
-        await self.app(scope, receive, send_isolated)
+        await self.app(scope, receive, adding_headers(send, ISOLATION))
 
 
 # ------------------------------------------------------------------------------------------- the page

@@ -46,15 +46,7 @@ class Guard:
             if scope["method"] == "OPTIONS" and extra:  # the CORS preflight
                 return await _respond(send, 204, b"", [*extra, (b"access-control-allow-methods", b"GET, POST"),
                                                          (b"access-control-allow-headers", b"content-type")])
-        if not extra:
-            return await self.app(scope, receive, send)
-
-        async def send_with_cors(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
+        await self.app(scope, receive, adding_headers(send, extra) if extra else send)
 
     def host_allowed(self, host: str) -> bool:
         name = _name(host)
@@ -84,3 +76,16 @@ async def _respond(send: Callable[[dict], Awaitable[None]], status: int, body: b
     await send({"type": "http.response.start", "status": status,
                 "headers": [*headers, (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def adding_headers(send: Callable[[dict], Awaitable[None]],
+                   headers: Iterable[tuple[bytes, bytes]]) -> Callable[[dict], Awaitable[None]]:
+    """An ASGI `send` that appends `headers` to the response's start message."""
+    headers = list(headers)
+
+    async def send_with_headers(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return send_with_headers

@@ -278,9 +278,8 @@ def train(config: TrainConfig) -> Path:
                                                use_buffers=True) if config.ema_decay > 0 else None)
 
     step = 0
-    resumed = load_newest(train_dir)  # a damaged newest checkpoint is named and passed over
-    resume_from = resumed[0] if resumed else None
-    if resume_from is None and config.init_from:
+    resumed = load_newest(train_dir)  # (path, state), a damaged newest checkpoint named and passed over
+    if resumed is None and config.init_from:
         source = Path(config.init_from)
         initial = load_checkpoint(latest_checkpoint(source) or source if source.is_dir() else source)
         model.load_state_dict(initial["ema"] if initial.get("ema") is not None else initial["model"])
@@ -289,7 +288,7 @@ def train(config: TrainConfig) -> Path:
         if is_main:
             print(f"starting from the weights of {config.init_from} (step {initial['step']})")
     if resumed is not None:
-        state = resumed[1]
+        resume_from, state = resumed
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None and state.get("ema") is not None:
