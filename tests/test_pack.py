@@ -140,13 +140,16 @@ def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_pa
     result = run_script("train_gpu.sh", str(packed), str(out), "--", "--max-steps", "1", "--batch-size", "2",
                         "--size", "32", "--device", "cpu", "--num-workers", "0", "--threads", "1")
     assert result.returncode == 0, result.stderr
-    stages = sorted(path.name for path in out.iterdir())
-    assert stages == ["1-gpu_scenes_128", "2-gpu_scenes_256", "3-gpu_scenes_256_freeze_bn",
-                      "4-gpu_scenes_128_from_256", "5-gpu_scenes_128_freeze_bn"]
-    first, third = (torch.load(out / stage / "checkpoint-00000001.pt", weights_only=False)["config"]
-                    for stage in (stages[0], stages[2]))
+    stages = sorted(str(path.relative_to(out)) for path in out.glob("*/*-gpu_scenes_*"))
+    assert stages == ["a/1-gpu_scenes_128", "a/2-gpu_scenes_256", "b/1-gpu_scenes_128_from_256",
+                      "b/2-gpu_scenes_128_freeze_bn", "c/1-gpu_scenes_256_freeze_bn"]
+    first, second, frozen_128, frozen_256 = (
+        torch.load(out / stage / "checkpoint-00000001.pt", weights_only=False)["config"]
+        for stage in (stages[0], stages[1], stages[3], stages[4]))
     assert first["init_from"].endswith("mmnet/weights/mmnet-1.0-256.pt")
     assert first["dataset_path"] == str(packed / "busts") and first["add_datasets"] == [str(packed / "figures")]
     assert first["backgrounds"] == str(packed / "backgrounds") and first["composite_scene"] == 0.5
-    assert third["freeze_bn"] and third["batch_size"] == 2 and third["init_from"] == str(out / stages[1])
-    assert "the chain took" in result.stdout
+    assert second["init_from"] == str(out / stages[0]) and second["size"] == 32
+    assert frozen_128["freeze_bn"] and frozen_128["init_from"] == str(out / stages[2])
+    assert frozen_256["freeze_bn"] and frozen_256["batch_size"] == 2 and frozen_256["init_from"] == str(out / stages[1])
+    assert result.stdout.count("done after") == 3

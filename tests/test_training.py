@@ -183,3 +183,28 @@ def test_ema_warmup_follows_early_weights():
     late = [torch.zeros(3)]
     update(late, [torch.ones(3)], torch.tensor(100000))
     assert torch.allclose(late[0], torch.full((3,), 0.001))
+
+
+_LOADER_AFTER_OPENCV_THREADS = """
+import cv2, numpy as np
+from mmnet.training.trainer import make_loader
+cv2.setNumThreads(4)
+for _ in range(20):  # OpenCV's thread pool runs in this process before the workers are forked
+    cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1500, 1500))
+class Data:
+    def __len__(self): return 8
+    def __getitem__(self, i):
+        image = cv2.resize(np.full((400, 400, 3), i, np.uint8), (64, 64)).astype(np.float32) / 255
+        return image, image[..., 0]
+batches = list(make_loader(Data(), 4, range(8), workers=2, cuda=False, prefetch_factor=2))
+print(len(batches), tuple(batches[0][0].shape), cv2.getNumThreads())
+"""
+
+
+def test_loader_workers_deliver_after_this_process_ran_opencv_threads():
+    """make_loader's forked workers deliver batches although OpenCV's thread pool ran in this process (workers
+    calling cv2.setNumThreads themselves hung on the GPU machine, and hang here)."""
+    result = subprocess.run([sys.executable, "-c", _LOADER_AFTER_OPENCV_THREADS], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2", "(4,", "64,", "64,", "3)", "1"]

@@ -167,8 +167,21 @@ def to_device(batch: tuple[torch.Tensor, torch.Tensor], device: torch.device,
     return images, alphas
 
 
-def _worker_init(_: int) -> None:
-    cv2.setNumThreads(1)  # one process per core: OpenCV's own threads would only compete
+LOADER_TIMEOUT_S = 600  # seconds without a batch from the data workers before the training stops with an error
+
+
+def make_loader(dataset, batch_size: int, sampler, workers: int, cuda: bool, prefetch_factor: int) -> DataLoader:
+    """The training batches: `workers` forked processes (uint8 batches into pinned memory on CUDA).
+    Forked workers run OpenCV on one thread each (their own threads would only compete); they inherit that
+    from this process, since cv2.setNumThreads inside a forked worker can hang on this process's OpenCV thread
+    pool (it did, on a GPU machine). This process keeps one OpenCV thread from here on. A worker that sends
+    nothing for `LOADER_TIMEOUT_S` is an error, not a silent wait."""
+    if workers > 0:
+        cv2.setNumThreads(1)
+    return DataLoader(dataset, batch_size, sampler=sampler, num_workers=workers, drop_last=True,
+                      persistent_workers=workers > 0, pin_memory=cuda,
+                      prefetch_factor=prefetch_factor if workers > 0 else None,
+                      collate_fn=collate_uint8 if cuda else None, timeout=LOADER_TIMEOUT_S if workers > 0 else 0)
 
 
 def train_mode(model: nn.Module, freeze_bn: bool = False) -> None:
@@ -304,11 +317,7 @@ def train(config: TrainConfig) -> Path:
     criterion = MattingLoss(LossWeights(config.lambda_alpha, config.lambda_comp, config.lambda_grad,
                                         config.lambda_kd, config.lambda_aux), config.original_comp_scale)
     sampler = ResumableSampler(len(dataset), config.seed, step * config.batch_size * world_size, rank, world_size)
-    loader = DataLoader(dataset, config.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
-                        persistent_workers=workers > 0, pin_memory=cuda,
-                        prefetch_factor=config.prefetch_factor if workers > 0 else None,
-                        collate_fn=collate_uint8 if cuda else None,
-                        worker_init_fn=_worker_init if cuda and workers > 0 else None)
+    loader = make_loader(dataset, config.batch_size, sampler, workers, cuda, config.prefetch_factor)
 
     def save() -> None:
         if is_main:
