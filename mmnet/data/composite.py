@@ -36,9 +36,8 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.augment import MAX_ROTATION_DEG, jitter_colors
-from mmnet.data.dataset import (IMAGE_SUFFIXES, DatasetError, MattingDataset, find_pairs, in_holdout, parse_item,
-                                select)
-from mmnet.data.io import ImageReadError, read_image, read_mask
+from mmnet.data.dataset import DatasetError, MattingDataset, find_pairs, in_holdout, parse_item, select
+from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image, read_mask
 from mmnet.files import atomic_write
 
 CACHE_VERSION = 1  # part of the foreground cache key: bump when the estimation changes

@@ -18,9 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.augment import augment as augment_pair, resize_align_corners
-from mmnet.data.io import ImageReadError, read_image, read_mask
+from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image, read_mask
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MAX_LISTED = 10  # names listed in an error message before "…"
 
 

@@ -2,7 +2,8 @@
 (numpy + cv2 only).
 
 One decode path: `decode_image_bytes` / `decode_mask_bytes` take the encoded bytes (a file, stdin, an
-upload); `read_image` / `read_mask` read a file and call them.
+upload); `read_image` / `read_mask` read a file and call them. `IMAGE_SUFFIXES` and `find_photos` say which
+files are photos; `to_uint8` is the one conversion of pixels and mattes to 8 bits.
 
 - EXIF orientation: `cv2.imdecode` applies it for every flag set except exactly `IMREAD_UNCHANGED`; we
   decode with `IMREAD_ANYDEPTH | IMREAD_ANYCOLOR`, which keeps 16-bit samples, drops alpha, expands
@@ -16,6 +17,7 @@ upload); `read_image` / `read_mask` read a file and call them.
 """
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 
@@ -24,10 +26,12 @@ import numpy as np
 
 from mmnet.data.header import image_size, known_format
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # the files taken as photos
 MAX_PIXELS = 110_000_000  # the default limit on width × height: a 100-megapixel photo (11648×8736) passes
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 _JPEG_SOI = b"\xff\xd8"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ROWS = 256  # rows per band of `to_uint8` for a float matte
 
 
 class ImageReadError(ValueError):
@@ -61,7 +65,7 @@ def read_mask(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarr
 def decode_image_bytes(data: bytes, name: str, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Encoded bytes -> uint8 H×W×3 RGB. Grey is repeated, alpha dropped, 16-bit rounded to 8-bit.
     More than `max_pixels` pixels in the header raises ImageTooLarge before decoding (None: no limit)."""
-    pixels = _to_uint8(_decode(data, name, max_pixels))
+    pixels = to_uint8(_decode(data, name, max_pixels))
     if pixels.ndim == 2:
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
     return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
@@ -75,7 +79,7 @@ def decode_mask_bytes(data: bytes, name: str, max_pixels: int | None = MAX_PIXEL
         first = pixels[..., 0]
         equal = np.array_equal(first, pixels[..., 1]) and np.array_equal(first, pixels[..., 2])
         pixels = np.ascontiguousarray(first) if equal else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
-    return _to_uint8(pixels)
+    return to_uint8(pixels)
 
 
 def encode_png(pixels: np.ndarray, compression: int = 1, in_place: bool = False) -> bytes:
@@ -220,11 +224,33 @@ def check_size(data: bytes, name: str, max_pixels: int | None) -> tuple[int, int
     return size
 
 
-def _to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """uint16 -> uint8 by round(x / 257), so 65535 -> 255 and 8-bit values stored as 16-bit survive."""
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """An image or matte as uint8: uint8 as it is, uint16 by round(x / 257) (65535 -> 255, and 8-bit values
+    stored as 16-bit survive), float in [0, 1] clipped and rounded, bool as 0/255."""
     if pixels.dtype == np.uint8:
         return pixels
-    return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if pixels.dtype == np.uint16:
+        return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if pixels.dtype.kind == "f":  # band by band: no full-size float temporaries for a large matte
+        out = np.empty(pixels.shape, np.uint8)
+        for top in range(0, len(pixels), ROWS):
+            out[top:top + ROWS] = np.clip(pixels[top:top + ROWS], 0.0, 1.0) * 255 + 0.5
+        return out
+    if pixels.dtype == np.bool_:
+        return pixels.astype(np.uint8) * 255
+    raise ImageReadError("<array>", f"unsupported dtype {pixels.dtype} (expected uint8, uint16 or float in [0, 1])")
+
+
+def find_photos(folder: Path, exclude: Path | None = None) -> list[Path]:
+    """Image files under `folder`, recursively and sorted, skipping hidden names and `exclude`'s tree."""
+    skip = exclude.resolve() if exclude is not None else None
+    photos = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
+        photos += [here / f for f in sorted(files)
+                   if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return photos
 
 
 def _jpeg_is_complete(data: bytes) -> bool:

@@ -18,8 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.dataset import IMAGE_SUFFIXES
-from mmnet.data.io import ImageReadError, read_image, read_mask
+from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image, read_mask
 from mmnet.files import write_atomic
 
 UNKNOWN = 128

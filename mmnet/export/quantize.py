@@ -16,9 +16,8 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from mmnet.data.augment import prepare_eval
-from mmnet.data.io import read_image
+from mmnet.data.io import find_photos, read_image
 from mmnet.files import atomic_write
-from mmnet.runtime.sources import find_photos
 
 CALIBRATION_IMAGES = 64
 

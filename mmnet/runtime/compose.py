@@ -8,8 +8,9 @@ from typing import Union
 import cv2
 import numpy as np
 
+from mmnet.data.io import to_uint8  # also for callers of this module
 from mmnet.runtime import foreground
-from mmnet.runtime.images import to_rgb, to_uint8  # to_uint8: also for callers of this module
+from mmnet.runtime.images import to_rgb
 
 Background = Union[tuple[int, int, int], np.ndarray, str, Path]
 BLUR = "blur"

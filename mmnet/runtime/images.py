@@ -8,9 +8,8 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from mmnet.data.io import ImageReadError, _to_uint8 as _uint16_to_uint8, decode_image_bytes, read_image
+from mmnet.data.io import ImageReadError, decode_image_bytes, read_image, to_uint8
 
-ROWS = 256  # rows per band of `to_uint8`
 ImageLike = Union[np.ndarray, str, Path, bytes, Any]  # Any: a PIL image
 
 
@@ -45,18 +44,3 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
     return np.ascontiguousarray(array[..., :3])
-
-
-def to_uint8(array: np.ndarray) -> np.ndarray:
-    """An image or matte as uint8: uint8 as it is, uint16 rounded as `mmnet.data.io` decodes it, float in
-    [0, 1] clipped and rounded, bool as 0/255."""
-    if array.dtype in (np.uint8, np.uint16):
-        return _uint16_to_uint8(array)
-    if array.dtype.kind == "f":  # band by band: no full-size float temporaries for a large matte
-        out = np.empty(array.shape, np.uint8)
-        for top in range(0, len(array), ROWS):
-            out[top:top + ROWS] = np.clip(array[top:top + ROWS], 0.0, 1.0) * 255 + 0.5
-        return out
-    if array.dtype == np.bool_:
-        return array.astype(np.uint8) * 255
-    raise ImageReadError("<array>", f"unsupported dtype {array.dtype} (expected uint8, uint16 or float in [0, 1])")

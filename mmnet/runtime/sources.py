@@ -3,12 +3,10 @@ and `-` (stdin -> stdout); and a folder watcher that hands out photos once they 
 from __future__ import annotations
 
 import glob
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmnet.data.dataset import IMAGE_SUFFIXES
-from mmnet.data.io import OUTPUT_SUFFIXES
+from mmnet.data.io import IMAGE_SUFFIXES, OUTPUT_SUFFIXES, find_photos
 
 STDIN = "-"
 _MAGIC = ("*", "?", "[")
@@ -140,18 +138,6 @@ def _expand(argument: str, out: Path) -> list[tuple[Path, Path]] | str:
                         if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_SUFFIXES)
         return [(photo, photo.relative_to(base)) for photo in photos] or "no photos match this pattern"
     return "no such file or folder"
-
-
-def find_photos(folder: Path, exclude: Path | None = None) -> list[Path]:
-    """Image files under `folder`, recursively and sorted, skipping hidden names and `exclude`'s tree."""
-    skip = exclude.resolve() if exclude is not None else None
-    photos = []
-    for root, dirs, files in os.walk(folder):
-        here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
-        photos += [here / f for f in sorted(files)
-                   if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
-    return photos
 
 
 def _glob_base(pattern: str) -> Path:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.dataset import IMAGE_SUFFIXES
+from mmnet.data.io import IMAGE_SUFFIXES
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
 from mmnet.runtime.sources import UsageError, refusal, replaced_input
 from mmnet.runtime.videoio import (CONTAINERS, VIDEO_SUFFIXES, Reader, SequenceWriter, VideoError, VideoWriter,

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmnet.data.dataset import IMAGE_SUFFIXES
-from mmnet.data.io import encode_png, png_with_record, read_record as read_png_record
+from mmnet.data.io import IMAGE_SUFFIXES, encode_png, png_with_record, read_record as read_png_record
 from mmnet.files import temporary_name
 from mmnet.runtime.sources import STDIN, UsageError
 
