@@ -70,14 +70,14 @@ def main() -> None:
     parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: the default model)")
     parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx)")
     parser.add_argument("--threads", type=int, help="inference threads (default: the runtime's choice)")
-    parser.add_argument("--backend", help="onnxruntime or openvino (default: the fastest installed)")
+    parser.add_argument("--backend", help="litert, onnxruntime or openvino (default: as mmnet.load chooses)")
     parser.add_argument("--photos", type=int, default=48, help="photos in the folder of (b)")
     parser.add_argument("--runs", type=int, default=30, help="repeats of (a)")
     args = parser.parse_args()
 
     from mmnet.data.io import encode_png, read_image
     from mmnet.runtime import compose
-    from mmnet.runtime.batch import matte
+    from mmnet.runtime.matte import matte
     from mmnet.runtime.model import load
     from mmnet.files import write_atomic
 

@@ -114,7 +114,7 @@ def read_clip(path: Path) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------- speed
 def speed(args: argparse.Namespace, model: str, scratch: Path) -> dict:
-    from mmnet.runtime.batch import Render
+    from mmnet.runtime.render import Render
     from mmnet.runtime.model import load
     from mmnet.runtime.smoothing import SMOOTH_DEFAULT
     from mmnet.runtime.video import matte_video
@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--model", help="a shipped name, .onnx or .pt (default: the default model)")
     parser.add_argument("--size", type=int, help="input side (for a dynamic .onnx)")
     parser.add_argument("--threads", type=int, default=2, help="inference threads")
-    parser.add_argument("--backend", help="onnxruntime or openvino (default: the fastest installed)")
+    parser.add_argument("--backend", help="litert, onnxruntime or openvino (default: as mmnet.load chooses)")
     parser.add_argument("--workers", type=int, default=2, help="threads upsampling and rendering frames")
     parser.add_argument("--frames", type=int, help="frames per clip (default: 150 for speed, 48 for --flicker)")
     parser.add_argument("--flicker", action="store_true", help="measure flicker and lag of --smooth instead")

@@ -321,9 +321,8 @@ def _add_matte(sub) -> None:
                                                     "multiple of 16)")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
     p.add_argument("--backend", choices=["litert", "onnxruntime", "openvino"],
-                   help="inference runtime (default: the fastest installed that runs the model: litert where "
-                        "ai-edge-litert is installed and the model ships a .tflite file, in its shipped default "
-                        "precision, else onnxruntime)")
+                   help="inference runtime (default: litert where ai-edge-litert is installed and the model ships a "
+                        ".tflite file, in its shipped default precision, else onnxruntime)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs (default: skip those made from "
                                                              "the same input with the same options)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
@@ -337,7 +336,7 @@ def _add_matte(sub) -> None:
 
 
 def _matte(args: argparse.Namespace) -> None:
-    from mmnet.runtime.batch import matte
+    from mmnet.runtime.matte import matte
     code = matte(args.inputs, args.output, model=args.model, size=args.size, threads=args.threads,
                  watch=args.watch, format=args.format, background=args.background, threshold=args.threshold,
                  overwrite=args.overwrite, refine=args.refine, smooth=args.smooth,

@@ -113,7 +113,8 @@ def watch_runner(model_path: Path, inbox: Path, out: Path):
     """A Runner and a Watcher as `mmnet matte INBOX -o OUT --watch` sets them up, to be stepped poll by poll."""
     from concurrent.futures import ThreadPoolExecutor
     from tqdm import tqdm
-    from mmnet.runtime.batch import Render, Runner, Tally
+    from mmnet.runtime.matte import Runner, Tally
+    from mmnet.runtime.render import Render
     from mmnet.runtime.model import load
     from mmnet.runtime.sources import Watcher
     from test_runtime import SIZE
@@ -127,7 +128,7 @@ def watch_runner(model_path: Path, inbox: Path, out: Path):
 def test_watch_retries_a_photo_that_was_not_ready(model_path, photos, tmp_path):
     """A JPEG copied in two parts with a pause longer than the polls: the first half fails to decode; it is
     not counted as failed, and the whole photo is matted once it holds still."""
-    from mmnet.runtime.batch import watch_step
+    from mmnet.runtime.matte import watch_step
     from mmnet.runtime.sources import SETTLE_POLLS
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
@@ -150,7 +151,7 @@ def test_watch_retries_a_photo_that_was_not_ready(model_path, photos, tmp_path):
 
 
 def test_watch_counts_a_stable_bad_photo_once(model_path, tmp_path):
-    from mmnet.runtime.batch import watch_step
+    from mmnet.runtime.matte import watch_step
     from mmnet.runtime.sources import SETTLE_POLLS
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
@@ -168,7 +169,7 @@ def test_watch_counts_a_stable_bad_photo_once(model_path, tmp_path):
 
 
 def test_watch_ending_before_a_failure_settles_counts_it(model_path, tmp_path):
-    from mmnet.runtime.batch import watch_step
+    from mmnet.runtime.matte import watch_step
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     (inbox / "notes.jpg").write_bytes(b"this is no photo")

@@ -85,7 +85,7 @@ import sys
 import mmnet
 assert "onnxruntime" not in sys.modules and "torch" not in sys.modules, "import mmnet is not light"
 import numpy as np
-import mmnet.runtime.batch
+import mmnet.runtime.matte
 matting = mmnet.load({str(model_path)!r}, size={SIZE})
 alpha = matting.predict(np.zeros((40, 30, 3), np.uint8))
 assert alpha.shape == (40, 30)

@@ -189,6 +189,21 @@ def test_photos_and_videos_together(model_path, clip, tmp_path, capsys):
     assert "videos: done 0, skipped 1" in capsys.readouterr().err
 
 
+def test_photos_and_videos_share_one_model(model_path, clip, tmp_path, monkeypatch):
+    """`mmnet matte PHOTO VIDEO` loads the model once: counted where every `mmnet.load` opens a backend."""
+    import mmnet.runtime.model
+    opened = []
+    open_backend = mmnet.runtime.model.open_backend
+    monkeypatch.setattr(mmnet.runtime.model, "open_backend",
+                        lambda *args, **kwargs: opened.append(args[0]) or open_backend(*args, **kwargs))
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), synthetic_pair(np.random.default_rng(1), 80, 60)[0])
+    out = tmp_path / "out"
+    assert matte(model_path, str(photo), str(clip), "-o", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "photo.png"]
+    assert len(opened) == 1
+
+
 def test_videos_are_recognised_by_extension_or_content(clip, tmp_path):
     (tmp_path / "clip.dat").write_bytes(clip.read_bytes())
     (tmp_path / "notes.txt").write_text("no video here\n")
@@ -197,7 +212,7 @@ def test_videos_are_recognised_by_extension_or_content(clip, tmp_path):
 
 
 def test_image_matting_does_not_import_pyav():
-    code = "import sys, mmnet.runtime.batch, mmnet.runtime.video; assert 'av' not in sys.modules"
+    code = "import sys, mmnet.runtime.matte, mmnet.runtime.video; assert 'av' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 

@@ -4,7 +4,7 @@ composite side by side, with the frame rate drawn on it.
 Frames are matted one after another as a live camera feed would be (network input, network, temporal
 smoothing, full-size matte, composite), and the rate drawn is that of this whole loop on this machine,
 averaged over the last second of frames, with the network's own time beside it. Reading and writing reuse
-`mmnet.runtime.video` (audio and timestamps kept).
+`mmnet.runtime.videoio` (audio and timestamps kept).
 """
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.runtime.batch import _render_options
 from mmnet.runtime.model import load
-from mmnet.runtime.video import SMOOTH_DEFAULT, Reader, Smoother, Stats, VideoError, VideoWriter, import_av
+from mmnet.runtime.render import render_options
+from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
+from mmnet.runtime.stats import Stats
+from mmnet.runtime.videoio import Reader, VideoError, VideoWriter, import_av
 
 MAX_HEIGHT = 720  # default panel height: the clip's, at most this
 LABELS = ("input", "matte", "composite")
@@ -55,7 +57,7 @@ def make_demo(video: str | Path, output: str | Path, *, model: str | None = None
     strength = SMOOTH_DEFAULT if smooth is None else smooth
     if not 0 <= strength < 1:
         raise ValueError(f"--smooth must be in [0, 1), got {strength}")
-    render = _render_options("composite", background, 0.5, None)
+    render = render_options("composite", background, 0.5, None)
     matting = load(model, threads=threads)
     source, target = Path(video), Path(output)
     reader = Reader(av, source)

@@ -19,8 +19,9 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,17 +29,15 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.io import IMAGE_SUFFIXES
+from mmnet.runtime.render import Render, fingerprint
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
 from mmnet.runtime.sources import UsageError, refusal, replaced_input
+from mmnet.runtime.stats import Stats
 from mmnet.runtime.videoio import (CONTAINERS, VIDEO_SUFFIXES, Reader, SequenceWriter, VideoError, VideoWriter,
                                    error_reason, import_av, is_video, read_record)
 
 if TYPE_CHECKING:
-    from mmnet.runtime.batch import Render
     from mmnet.runtime.model import Matting
-
-__all__ = ["Reader", "SMOOTH_DEFAULT", "Smoother", "Stats", "VideoError", "VideoWriter", "import_av", "is_video",
-           "matte_video", "matte_videos", "plan_videos", "split_inputs"]  # with what mmnet.runtime.demo takes
 
 BATCH = 8  # frames per session run
 QUEUE = 2 * BATCH  # frames waiting between two stages
@@ -112,33 +111,30 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
     return jobs, problems
 
 
-def matte_videos(videos: list[str], output: str | None, render: Render, *, model: str | None = None,
-                 size: int | None = None, threads: int | None = None, overwrite: bool = False,
-                 smooth: float | None = None, several: bool = False, backend: str | None = None,
+def matte_videos(videos: list[str], output: str | None, render: Render, model: Callable[[], Matting], *,
+                 overwrite: bool = False, smooth: float | None = None, several: bool = False,
                  max_pixels: int | None = None, options: dict | None = None) -> int:
     """The video part of `mmnet matte`: each video to its output, the failures named at the end;
     the exit code, 0 when every video was done or skipped, else 1 (a video with damaged data is done, with a
-    warning that says how many frames were affected).
+    warning that says how many frames were affected). `model`: gives the loaded model, once the INPUTs are
+    checked.
 
     An existing output is skipped (unless `overwrite`) only when its record (in its metadata, or beside a
     PNG sequence) says it was made from the same input with the same `options` (the command line's), model
     and smoothing."""
-    from mmnet.runtime.batch import _fingerprint
-    from mmnet.runtime.model import load
-
     av = import_av()
     strength = SMOOTH_DEFAULT if smooth is None else smooth
     if not 0 <= strength < 1:
         raise UsageError(f"--smooth must be in [0, 1), got {strength}")
     jobs, failures = plan_videos(videos, output, render.format, several)
-    matting = load(model, threads=threads, size=size, backend=backend)
-    settings = {**(options or {"format": render.format}), "model": _fingerprint(matting.path),
+    matting = model()
+    settings = {**(options or {"format": render.format}), "model": fingerprint(matting.path),
                 "size": matting.size, "smooth": strength}
     done = skipped = frames = 0
     warnings = []
     start = time.perf_counter()
     for job in jobs:
-        record = json.dumps({"input": _fingerprint(job.source), **settings}, sort_keys=True)
+        record = json.dumps({"input": fingerprint(job.source), **settings}, sort_keys=True)
         if not overwrite and job.done_before(av, record):
             skipped += 1
             continue
@@ -162,24 +158,6 @@ def matte_videos(videos: list[str], output: str | None, render: Render, *, model
 
 
 # ----------------------------------------------------------------------------------------- one video
-@dataclass
-class Stats:
-    """One video's run: frames written, seconds, and the seconds spent in each stage (summed over threads)."""
-
-    frames: int = 0
-    seconds: float = 0.0
-    damage: str | None = None  # what damaged data in the input cost (`Reader.damage`)
-    stages: dict[str, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, stage: str, since: float) -> float:
-        """Add the time since `since` to `stage`; the time now."""
-        now = time.perf_counter()
-        with self._lock:
-            self.stages[stage] = self.stages.get(stage, 0.0) + now - since
-        return now
-
-
 class _Stopped(Exception):
     """Another stage failed or the run was interrupted."""
 
@@ -191,7 +169,7 @@ def matte_video(matting: Matting, source: str | Path, target: str | Path, render
                 smooth: float = SMOOTH_DEFAULT, sequence: bool | None = None, workers: int | None = None,
                 progress: bool = True, max_pixels: int | None = None, record: str | None = None) -> Stats:
     """Matte one video into `target` (a video file, or a folder of PNGs when `sequence`; by default a
-    folder when `target` has no video extension) with `render` (a `mmnet.runtime.batch.Render`).
+    folder when `target` has no video extension) with `render` (a `mmnet.runtime.render.Render`).
     Written atomically; raises VideoError naming the file that failed, and for frames of more than
     `max_pixels` pixels (None: any) before decoding one. `record` (what the output is made from, and how) is
     kept in the video's metadata or beside the PNGs. Damaged data in the middle of the input is left out or

@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mmnet.data.io import IMAGE_SUFFIXES, encode_png, png_with_record, read_record as read_png_record
 from mmnet.files import temporary_name
 from mmnet.runtime.sources import STDIN, UsageError
-
-if TYPE_CHECKING:
-    from mmnet.runtime.video import Stats
+from mmnet.runtime.stats import Stats
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 FALLBACK_RATE = Fraction(25)  # frames/s for a stream that states none

@@ -37,8 +37,9 @@ from starlette.staticfiles import StaticFiles
 
 from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes, encode_png
 from mmnet.runtime import compose
-from mmnet.runtime.batch import FORMATS, Render
 from mmnet.runtime.model import Matting, load
+from mmnet.runtime.render import Render, check_background, check_format, colour_or_blur
+from mmnet.runtime.sources import UsageError
 from mmnet.runtime.weights import read_manifest, resolve
 from mmnet.serve.guard import Guard, adding_headers
 
@@ -207,26 +208,26 @@ def _parameter(form: FormData, request: Request, name: str) -> str | None:
 
 
 async def _render(form: FormData, request: Request, limits: Limits) -> Render:
-    """The output asked for, checked (400 for a bad value)."""
+    """The output asked for, checked as the command line checks it (400 for a bad value)."""
     output = _parameter(form, request, "output") or "alpha"
-    if output not in FORMATS:
-        raise HTTPException(400, f"output must be one of {', '.join(FORMATS)}, got {output!r}")
     refine = (_parameter(form, request, "refine") or "").lower()
-    if refine and refine not in TRUE + FALSE:
-        raise HTTPException(400, f"refine must be true or false, got {refine!r}")
-    background: compose.Background = "white"
     uploaded, text = form.get("background"), _parameter(form, request, "background")
-    if (uploaded is not None or text) and output != "composite":
-        raise HTTPException(400, "background goes with output=composite")
+    try:
+        check_format(output, name="output")
+        if refine and refine not in TRUE + FALSE:
+            raise UsageError(f"refine must be true or false, got {refine!r}")
+        check_background(output, uploaded is not None or bool(text), name="background", composite="output=composite")
+    except UsageError as error:
+        raise HTTPException(400, str(error)) from None
+    background: compose.Background = "white"
     if isinstance(uploaded, UploadFile):
         data = await uploaded.read()
         background = decode_checked(data, uploaded.filename or "background", limits.max_pixels)
     elif text:
-        colour = compose.parse_colour(text)
-        if text != compose.BLUR and colour is None:
+        background = colour_or_blur(text)
+        if background is None:
             raise HTTPException(400, f"background must be a colour (white, #00ff00, 0,255,0), blur, or an image "
                                      f"file in field 'background'; got {text!r}")
-        background = colour or compose.BLUR
     return Render(output, background, refine=None if not refine else refine in TRUE)
 
 

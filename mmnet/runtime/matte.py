@@ -6,6 +6,7 @@ atomically. A bad photo or an unwritable output is reported by name at the end; 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -24,45 +25,14 @@ from tqdm import tqdm
 from mmnet.data.io import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_image_bytes, encode_image, read_image, \
     read_record, read_size
 from mmnet.files import write_atomic
-from mmnet.runtime import compose
+from mmnet.runtime import video
 from mmnet.runtime.model import Matting, load
+from mmnet.runtime.render import Render, fingerprint, output_options, render_options, with_hint
 from mmnet.runtime.sources import Job, UsageError, Watcher, plan
 
-FORMATS = ("alpha", "rgba", "composite", "mask")
 BATCH = 8  # photos per session run
 POLL_SECONDS = 0.5
-COVERS_KEPT = 8  # background images kept resized, one per photo size
 LARGE = 16_000_000  # pixels: photos larger (or of a size not known from the header) are matted one at a time
-
-
-@dataclass(frozen=True)
-class Render:
-    """What to make of a photo and its matte."""
-
-    format: str = "alpha"
-    background: compose.Background = "white"
-    threshold: float = 0.5
-    refine: bool | None = None
-    _covers: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
-
-    def __call__(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        if self.format == "alpha":
-            return compose.to_uint8(alpha)
-        if self.format == "mask":
-            return np.where(alpha > self.threshold, np.uint8(255), np.uint8(0))
-        if self.format == "rgba":
-            return compose.cutout(rgb, alpha)
-        return compose.composite(rgb, alpha, self._background(*rgb.shape[:2]))
-
-    def _background(self, height: int, width: int) -> compose.Background:
-        """The background, an image resized to cover height×width once per size (a video's frames share it)."""
-        if not isinstance(self.background, np.ndarray):
-            return self.background
-        if (height, width) not in self._covers:
-            if len(self._covers) >= COVERS_KEPT:
-                self._covers.clear()
-            self._covers[height, width] = compose.cover(self.background, height, width)
-        return self._covers[height, width]
 
 
 @dataclass
@@ -87,20 +57,21 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
           workers: int | None = None, smooth: float | None = None, backend: str | None = None,
           max_pixels: int | None = MAX_PIXELS) -> int:
     """Run `mmnet matte`; the exit code: 0 when every photo or video was done or skipped, else 1.
-    Video INPUTs go to `mmnet.runtime.video` (`smooth`: its temporal smoothing); `backend`: the inference
-    runtime (`mmnet.runtime.model.load`); `max_pixels`: the largest photo or video frame decoded (None: any)."""
+    Video INPUTs go to `mmnet.runtime.video` (`smooth`: its temporal smoothing), with the model loaded once
+    for photos and videos; `backend`: the inference runtime (`mmnet.runtime.model.load`); `max_pixels`: the
+    largest photo or video frame decoded (None: any)."""
     if max_pixels is not None and max_pixels <= 0:
         raise UsageError(f"--max-pixels must be positive, got {max_pixels}")
-    render = _render_options(format, background, threshold, refine, max_pixels)
+    render = render_options(format, background, threshold, refine, max_pixels)
+    options = output_options(format, background, threshold, refine)
+    model_once = functools.cache(lambda: load(model, threads=threads, size=size, backend=backend))
     videos_failed = 0
     if not watch:
-        from mmnet.runtime import video
         videos, inputs = video.split_inputs(inputs)
         if videos:
-            videos_failed = video.matte_videos(videos, output, render, model=model, size=size, threads=threads,
-                                               overwrite=overwrite, smooth=smooth, several=bool(inputs),
-                                               backend=backend, max_pixels=max_pixels,
-                                               options=_video_options(format, background, threshold, refine))
+            videos_failed = video.matte_videos(videos, output, render, model_once, overwrite=overwrite,
+                                               smooth=smooth, several=bool(inputs), max_pixels=max_pixels,
+                                               options=options)
             if not inputs:
                 return videos_failed
     if watch:
@@ -112,10 +83,9 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     if todo and len(todo.jobs) == 1 and todo.jobs[0].output is not None and format == "rgba" and \
             todo.jobs[0].output.suffix.lower() in (".jpg", ".jpeg"):
         raise UsageError(f"-o {output}: JPEG has no alpha channel; write the cut-out as .png or .webp")
-    matting = load(model, threads=threads, size=size, backend=backend)
-    options = {"format": format, "background": _fingerprint(background), "model": _fingerprint(matting.path),
-               "size": matting.size, "refine": matting.refine if refine is None else refine,
-               **({"threshold": threshold} if format == "mask" else {})}
+    matting = model_once()  # photos and videos in one call share the model
+    options = {**options, "model": fingerprint(matting.path), "size": matting.size,
+               "refine": matting.refine if refine is None else refine}
     tally = Tally()
     tally.failures += todo.problems if todo else []
     total = None if todo is None else len(todo.jobs) + len(todo.problems)
@@ -131,34 +101,6 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     if tally.failures:
         print(f"failed ({len(tally.failures)}):\n  " + "\n  ".join(tally.failures), file=sys.stderr)
     return 1 if tally.failures or videos_failed else 0
-
-
-def _video_options(format: str, background: str | None, threshold: float, refine: bool | None) -> dict:
-    """The command line's options that make a video output what it is (its record adds the model)."""
-    return {"format": format, "background": _fingerprint(background), "refine": refine,
-            **({"threshold": threshold} if format == "mask" else {})}
-
-
-def _render_options(format: str, background: str | None, threshold: float, refine: bool | None,
-                    max_pixels: int | None = MAX_PIXELS) -> Render:
-    if format not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
-    if background is not None and format != "composite":
-        raise UsageError("--background goes with --format composite")
-    if not 0 <= threshold <= 1:
-        raise UsageError(f"--threshold must be in [0, 1], got {threshold}")
-    chosen: compose.Background = "white"
-    if background is not None:
-        chosen = background if background == compose.BLUR else compose.parse_colour(background)
-        if chosen is None:
-            if not Path(background).is_file():
-                raise UsageError(f"--background {background}: not a colour (white, #00ff00, 0,255,0), "
-                                 f"'blur', or an image file")
-            try:
-                chosen = read_image(background, max_pixels)  # decoded once, resized per photo
-            except ImageReadError as error:
-                raise UsageError(f"--background {_with_hint(error)}") from None
-    return Render(format, chosen, threshold, refine)
 
 
 def _watch(runner: Runner, watcher: Watcher) -> None:
@@ -240,7 +182,7 @@ class Runner:
         """What an output was made from and how, as ASCII JSON; None for a photo from stdin."""
         if job.source is None:
             return None
-        return json.dumps({"input": _fingerprint(job.source), **self.options}, sort_keys=True)
+        return json.dumps({"input": fingerprint(job.source), **self.options}, sort_keys=True)
 
     def _load(self, job: Job) -> tuple[np.ndarray, np.ndarray]:
         """Decode and squash-resize one photo (in a pool thread)."""
@@ -254,7 +196,7 @@ class Runner:
             try:
                 loaded.append((job, *future.result()))
             except (ImageReadError, OSError) as error:
-                message = _with_hint(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}"
+                message = with_hint(error) if isinstance(error, ImageReadError) else f"{job.name}: {error}"
                 if self.unready is not None and job.source is not None and not isinstance(error, ImageTooLarge):
                     self.unready(job, message)  # counted (or retried) by the watcher
                 else:
@@ -311,26 +253,10 @@ class Runner:
             self.bar.update(1)
 
 
-def _fingerprint(path: str | Path | None) -> list | str | None:
-    """A file as [name, bytes, modification time in ns] (it changes when the file does); other text as it is."""
-    if path is None:
-        return None
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return str(path)
-    return [Path(path).name, stat.st_size, stat.st_mtime_ns]
-
-
 def _pixels(job: Job) -> float:
     """The photo's pixels from its header; infinite where unknown (stdin, or a header that does not say)."""
     size = read_size(job.source) if job.source is not None else None
     return size[0] * size[1] if size else float("inf")
-
-
-def _with_hint(error: ImageReadError) -> str:
-    """The error, naming the flag that lifts a pixel limit."""
-    return f"{error} (--max-pixels lifts it)" if isinstance(error, ImageTooLarge) else str(error)
 
 
 def _prefetch(pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int
