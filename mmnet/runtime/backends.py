@@ -6,9 +6,9 @@ N×3×H×W in [0, 1] -> the graph's float32 N×1×H×W "alpha"), `get_inputs()`/
 `name` and `shape`, as ONNX Runtime's sessions have them, None or a string for a free dimension), `name`
 and `session` (the runtime's own object). LiteRT also has `run_pixels` (uint8 N×S×S×3 RGB, fed to an int8
 model as it is). ONNX Runtime is always installed; LiteRT (`ai-edge-litert`, with XNNPACK) and OpenVINO are
-optional. `default_backend()` is the fastest installed: LiteRT where installed and the model ships a
-`.tflite` file (1.5× ONNX Runtime's fp32 speed for mmnet-1.0-256 in fp32, more in int8, as `mmnet bench`
-measures), else ONNX Runtime. OpenVINO is faster than ONNX Runtime on CPUs that compute in bf16 but is
+optional. `default_backend()` picks LiteRT where it is installed and the model ships a `.tflite` file (1.5×
+ONNX Runtime's fp32 speed for mmnet-1.0-256 in fp32, more in int8, as `mmnet bench` measures), else ONNX
+Runtime. OpenVINO is faster than ONNX Runtime on CPUs that compute in bf16 but is
 chosen explicitly: loaded in a process that also runs numba's kernels (pymatting, in training), it crashed
 that process in our test suite.
 """
@@ -71,7 +71,7 @@ def accelerated_providers() -> list[str]:
 
 
 def default_backend(formats: Sequence[str] = (".tflite", ".onnx")) -> str:
-    """The fastest installed backend that runs one of `formats` (the model's files): LiteRT for a `.tflite`
+    """The backend `mmnet.load` takes by default for a model with `formats` (its files): LiteRT for a `.tflite`
     file where `ai-edge-litert` is installed, else ONNX Runtime (always installed, exact fp32). OpenVINO is
     faster than ONNX Runtime on CPUs that compute in bf16 but is chosen explicitly: `backend="openvino"`."""
     installed = installed_backends()

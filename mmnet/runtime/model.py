@@ -13,7 +13,7 @@ import numpy as np
 
 from mmnet.data.augment import prepare_eval, resize_align_corners
 from mmnet.runtime import compose, refine as refining
-from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, accelerated_providers, choose, open_backend
+from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, choose, open_backend
 from mmnet.runtime.compose import Background
 from mmnet.runtime.images import ImageLike, to_rgb
 from mmnet.runtime.memory import keep_freed_memory
@@ -22,22 +22,18 @@ from mmnet.runtime.weights import WeightsError, input_size
 REFINE_DEFAULT = True  # guided upsampling: it lowers GAUSS_GRAD at full resolution (see refine.py)
 
 
-def default_providers() -> list[str]:
-    """CUDA or CoreML where this onnxruntime build has them, then the CPU."""
-    return [*accelerated_providers(), "CPUExecutionProvider"]
-
-
 def load(model: str | Path | None = None, *, providers: Sequence[str] | None = None, threads: int | None = None,
          size: int | None = None, backend: str | None = None, precision: str | None = None) -> Matting:
     """A ready `Matting` for a shipped model name (None: the default), an `.onnx` or `.tflite` file or a
     `.pt` checkpoint.
 
     backend: "litert" (pip install mmnet[litert]), "onnxruntime", "openvino" (pip install mmnet[openvino])
-    or None: the fastest installed that runs the model (`mmnet.runtime.backends.choose`: LiteRT where the
-    model ships a .tflite file, else ONNX Runtime); precision: a shipped LiteRT model's "fp32" or "int8"
-    (None: the one it ships as its default); providers: ONNX Runtime execution providers (default:
-    CUDA/CoreML where available, then CPU); threads: intra-op threads (default: the runtime's choice, the
-    physical cores); size: the side S for a dynamic-size ONNX file."""
+    or None: LiteRT where `ai-edge-litert` is installed and the model is or ships a .tflite file, else ONNX
+    Runtime (`mmnet.runtime.backends.choose`; OpenVINO only when named, ONNX Runtime when `providers` are
+    given); precision: a shipped LiteRT model's "fp32" or "int8" (None: the one it ships as its default);
+    providers: ONNX Runtime execution providers (default: CUDA/CoreML where available, then CPU); threads:
+    intra-op threads (default: the runtime's choice, the physical cores); size: the side S for a dynamic-size
+    ONNX file."""
     path, side, backend = choose(model, size, backend, precision, providers)
     keep_freed_memory()  # no page faults for every photo's buffers: see mmnet.runtime.memory
     runner = open_backend(path, backend, threads=threads, providers=providers, size=side)
