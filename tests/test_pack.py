@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmnet.data.composite import split_backgrounds
+from mmnet.data.backgrounds import split_backgrounds
 from mmnet.data.dataset import MattingDataset, find_pairs, in_holdout
 from mmnet.data.pack import MIB, PackError, pack, short_side_size
 from mmnet.data.synthetic import make_dataset

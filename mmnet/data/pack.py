@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.composite import split_backgrounds
+from mmnet.data.backgrounds import split_backgrounds
 from mmnet.data.dataset import DatasetError, find_pairs, select
 from mmnet.data.io import read_image, read_mask
 

@@ -66,7 +66,7 @@ class TrainConfig:
     color_jitter: float = 0.0
     composite: float = 0.0  # probability of a sample cut out and composited onto a background
     composite_two: float = 0.25  # probability of a second person in a composite
-    composite_jitter: float = 0.15  # photometric jitter strength of a composite (mmnet.data.composite)
+    composite_jitter: float = 0.15  # photometric jitter strength of a composite (mmnet.data.placement)
     composite_stretch: float = 0.0  # probability of a person in a composite made a half figure (stretch_body)
     composite_occlude: float = 0.0  # probability of an object in front of the people of a composite (occlude)
     composite_scene: float = 0.0  # probability of a composite being a scene: a group, down to 5 % of the height
@@ -219,7 +219,9 @@ def _training_set(config: TrainConfig, progress: bool, workers: int = 2):
         if len(bases) > 1:
             raise ValueError("--add-dataset needs --composite > 0 (the people sets are mixed by compositing)")
         return bases[0]
-    from mmnet.data.composite import CompositeDataset, ForegroundCache, load_backgrounds
+    from mmnet.data.backgrounds import load_backgrounds
+    from mmnet.data.composite import CompositeDataset
+    from mmnet.data.foregrounds import ForegroundCache
     if not config.backgrounds:
         raise ValueError("--composite needs --backgrounds FOLDER")
     foregrounds = [ForegroundCache(base, workers=workers, progress=progress).foregrounds for base in bases]
