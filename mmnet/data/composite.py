@@ -21,7 +21,7 @@ import numpy as np
 from mmnet.data.dataset import MattingDataset, parse_item
 from mmnet.data.placement import (JITTER_STRENGTH, PORTRAIT, SCENE, SCENE_MAX_PEOPLE, SCENE_P_MORE, Person,
                                   composite, jitter_photo, occlude, touches_bottom_edge)
-
+from mmnet.errors import ConfigError
 
 # The photo a training composite stands for: aspect (width / height) log-uniform in this range, squashed to
 # the S×S canvas as every photo is at inference. Everyday photos are 9:16 … 16:9, not only 3:4 portraits.
@@ -64,7 +64,7 @@ class CompositeDataset:
         for name, p in (("p_composite", p_composite), ("p_two", p_two), ("p_stretch", p_stretch),
                         ("p_occlude", p_occlude), ("p_scene", p_scene)):
             if not 0 <= p <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {p}")
+                raise ConfigError(f"{name} must be in [0, 1], got {p}")
         self.bases, self.backgrounds, self.foregrounds = bases, list(backgrounds), foregrounds
         self.size = bases[0].size
         self.p_composite, self.p_two, self.jitter = p_composite, p_two, jitter

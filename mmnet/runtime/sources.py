@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mmnet.data.dataset import IMAGE_SUFFIXES
 from mmnet.data.io import OUTPUT_SUFFIXES
+from mmnet.errors import MmnetError
 
 STDIN = "-"
 _MAGIC = ("*", "?", "[")
@@ -33,7 +34,7 @@ class Plan:
     problems: list[str]  # "INPUT: what is wrong", one per input that gave nothing to do
 
 
-class UsageError(ValueError):
+class UsageError(MmnetError, ValueError):
     """INPUT/OUTPUT arguments that do not fit together."""
 
 
