@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -20,6 +20,9 @@ from mmnet.training.log import TrainLog
 from mmnet.training.losses import MattingLoss, weight_decay_groups
 from mmnet.training.sampler import ResumableSampler
 from mmnet.training.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from mmnet.data.composite import CompositeDataset
 
 
 class TrainConfig(TrainSettings):
@@ -132,7 +135,7 @@ class _Run:
     device: torch.device
     amp: bool
     workers: int
-    dataset: MattingDataset
+    dataset: MattingDataset | CompositeDataset
     total: int
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -240,7 +243,8 @@ def train(config: TrainConfig) -> Path:
     train_mode(run.model, config.freeze_bn)
     first_step, batches = run.step, iter(loader)
     while run.step < run.total:
-        log.step(run.step + 1, *_step(run, model, criterion, next(batches)))
+        lr, loss, terms, images = _step(run, model, criterion, next(batches))
+        log.step(run.step, lr, loss, terms, images)
         if run.step % config.checkpoint_every == 0 or run.step == run.total:
             _save(run, train_dir)
     seconds = log.close()
