@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from mmnet.data.composite import build_composite_set
+from mmnet.data.composite_set import build_composite_set
 from mmnet.data.prepare_alpha import prepare_alpha
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.io import read_image, read_mask

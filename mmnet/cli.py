@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mmnet.data.commands import add_pack, add_prepare_alpha
+from mmnet.errors import MmnetError
+
 # The optional extra that installs each module a verb may need (pyproject.toml's optional-dependencies).
 EXTRAS = {"torch": "train", "onnx": "train", "onnxscript": "train", "matplotlib": "train", "pymatting": "train",
           "starlette": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
@@ -48,61 +51,10 @@ def _presets() -> dict:
 
 
 def _add_train(sub) -> None:
+    from mmnet.training.flags import add_settings_flags  # plain data, no torch
     p = sub.add_parser("train", help="train a model on <dataset>/<split>/{image,mask}")
     p.add_argument("--preset", choices=sorted(_presets()), help="the original's script settings")
-    p.add_argument("--dataset-path", required=True)
-    p.add_argument("--dataset-split-name", default="train")
-    p.add_argument("--add-dataset", dest="add_datasets", action="append", default=[], metavar="PATH",
-                   help="another people set in the same layout, trained on together (repeatable; needs --composite)")
-    p.add_argument("--train-dir", required=True, help="checkpoints and log.csv go here; resumes from it")
-    _model_args(p)
-    p.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (default: the model's)")
-    p.add_argument("--size", type=input_size, default=256, help="input side, a multiple of 16")
-    p.add_argument("--batch-size", type=int, default=32, help="per process")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
-    p.add_argument("--learning-rate", type=float, default=1e-4)
-    p.add_argument("--momentum", type=float, default=0.9, help="for sgd and rmsprop")
-    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--weight-decay", type=float, default=4e-7, help="L2 on regular conv kernels only")
-    for term in ("alpha", "comp", "grad", "kd", "aux"):
-        p.add_argument(f"--lambda-{term}", type=float, default=1.0, help=f"weight of the {term} loss")
-    p.add_argument("--original-comp-scale", action="store_true",
-                   help="reproduce the reference's double /255 in the compositional loss")
-    p.add_argument("--ema-decay", type=float, default=0.0, help="EMA of the weights (0: off)")
-    p.add_argument("--init-from", help="start a new run from this checkpoint's weights (not its optimizer)")
-    p.add_argument("--freeze-bn", action="store_true",
-                   help="batch norm uses and keeps its running statistics, as at inference (a last fine-tune)")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--max-steps", type=int)
-    length.add_argument("--epochs", type=float)
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--keep-checkpoints", type=int, default=3)
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-holdout", type=float, default=0.0,
-                   help="percent of the split held out (by file name hash) and never trained on")
-    p.add_argument("--color-jitter", type=float, default=0.0)
-    p.add_argument("--composite", type=float, default=0.0,
-                   help="probability of compositing the person onto one of --backgrounds (0: off)")
-    p.add_argument("--composite-two", type=float, default=0.25, help="probability of a second person")
-    p.add_argument("--composite-jitter", type=float, default=0.15,
-                   help="photometric jitter of composites: brightness, contrast, saturation ×[1−j, 1+j]")
-    p.add_argument("--composite-stretch", type=float, default=0.0,
-                   help="probability of a person in a composite made a half figure (lower body stretched)")
-    p.add_argument("--composite-occlude", type=float, default=0.0,
-                   help="probability of an object (a polygon of another background) in front of the people")
-    p.add_argument("--composite-scene", type=float, default=0.0,
-                   help="probability of a composite being a scene: up to 4 people, each 5-100%% of the height")
-    p.add_argument("--backgrounds", help="folder of background photos (15%% held out for validation)")
-    p.add_argument("--num-workers", type=int,
-                   help="data loading processes (default: 2 on the CPU; on CUDA the cores less one)")
-    p.add_argument("--prefetch-factor", type=int, default=2, help="batches each data loading process prepares")
-    p.add_argument("--threads", type=int, help="torch intra-op threads")
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast (default: on with CUDA, off on the CPU)")
+    add_settings_flags(p, {"size": input_size})
     p.set_defaults(handler=_train)
 
 
@@ -250,54 +202,6 @@ def _synthetic(args: argparse.Namespace) -> None:
         print(f"wrote {make_dataset(args.root, args.test_num, args.height, args.width, 'test', args.seed + 1)}")
 
 
-def _add_pack(sub) -> None:
-    p = sub.add_parser("pack", help="the training part of a recipe's data at training resolution, in one small "
-                                    "folder (to carry to a GPU machine)")
-    p.add_argument("out", help="the pack folder (layout: <set name>/<split>/{image,mask}, backgrounds/)")
-    p.add_argument("--dataset-path", required=True, help="the first people set, as for mmnet train")
-    p.add_argument("--add-dataset", dest="add_datasets", action="append", default=[], metavar="PATH",
-                   help="another people set (repeatable)")
-    p.add_argument("--backgrounds", help="background photos: their training part is packed")
-    p.add_argument("--dataset-split-name", default="train")
-    p.add_argument("--size", type=int, default=256, help="short side of every photo, matte and background")
-    p.add_argument("--val-holdout", type=float, default=10.0, help="percent of each set held out: not packed")
-    p.add_argument("--quality", type=int, default=78, help="WebP quality of the people's photos")
-    p.add_argument("--background-quality", type=int, default=70, help="WebP quality of the backgrounds")
-    p.add_argument("--max-mib", type=float, default=50.0, help="refuse to write a larger pack")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing pack")
-    p.add_argument("--workers", type=int, default=2, help="threads")
-    p.set_defaults(handler=_pack)
-
-
-def _pack(args: argparse.Namespace) -> None:
-    from mmnet.data import pack
-    summary = pack.pack(args.out, [args.dataset_path, *args.add_datasets], args.backgrounds,
-                        split=args.dataset_split_name, size=args.size, holdout_percent=args.val_holdout,
-                        quality=args.quality, background_quality=args.background_quality,
-                        cap_bytes=int(args.max_mib * pack.MIB), overwrite=args.overwrite, workers=args.workers)
-    print(summary.report())
-
-
-def _add_prepare_alpha(sub) -> None:
-    p = sub.add_parser("prepare-alpha", help="binary person masks -> soft alpha mattes (closed-form matting)")
-    p.add_argument("images", help="folder of photos")
-    p.add_argument("masks", help="folder of binary masks, matched to the photos by file stem")
-    p.add_argument("out", help="folder for the <stem>.png mattes (created; existing ones are skipped)")
-    p.add_argument("--band", type=int, default=10, help="unknown band, px on each side of the mask's edge")
-    p.add_argument("--workers", type=int, default=2, help="processes")
-    p.add_argument("--overwrite", action="store_true", help="redo mattes that are already there")
-    p.set_defaults(handler=_prepare_alpha)
-
-
-def _prepare_alpha(args: argparse.Namespace) -> None:
-    from mmnet.data.prepare_alpha import prepare_alpha
-    summary = prepare_alpha(args.images, args.masks, args.out, band=args.band, workers=args.workers,
-                            overwrite=args.overwrite)
-    print(summary.report(), file=sys.stderr if summary.failed else sys.stdout)
-    if summary.failed:
-        raise SystemExit(1)
-
-
 def _max_pixels() -> int:
     from mmnet.data.io import MAX_PIXELS  # numpy and OpenCV only
     return MAX_PIXELS
@@ -425,8 +329,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic, _add_pack,
-                _add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench):
+    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic, add_pack,
+                add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench):
         add(sub)
     return parser, sub.choices
 
@@ -437,18 +341,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     preset = getattr(args, "preset", None)
     if preset:
-        subparser = commands[args.command]
-        subparser.set_defaults(**{k: v for k, v in _presets()[preset].items()
-                                  if any(a.dest == k for a in subparser._actions)})
+        from mmnet.training.flags import preset_defaults
+        commands[args.command].set_defaults(**{k: v for k, v in preset_defaults(preset).items() if k in vars(args)})
         args = parser.parse_args(argv)
-    return args
+    from mmnet.training.flags import gather_loss
+    return gather_loss(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         args.handler(args)
-    except (FileNotFoundError, ValueError) as error:  # DatasetError, ImageReadError, bad checkpoints, ...
+    except (MmnetError, FileNotFoundError) as error:  # DatasetError, ImageReadError, CheckpointError, ...
         print(f"mmnet {args.command}: error: {error}", file=sys.stderr)
         return 1
     except ModuleNotFoundError as error:  # an optional extra that is not installed: say which one

@@ -9,9 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mmnet.data import composite as comp
-from mmnet.data.composite import (CompositeDataset, ForegroundCache, build_composite_set, composite,
-                                  estimate_foreground, load_backgrounds, split_backgrounds, touches_bottom_edge)
+from mmnet.data import foregrounds as cache_module
+from mmnet.data import placement as placing
+from mmnet.data.backgrounds import load_backgrounds, split_backgrounds
+from mmnet.data.composite import CompositeDataset
+from mmnet.data.composite_set import build_composite_set
+from mmnet.data.foregrounds import ForegroundCache, estimate_foreground
+from mmnet.data.placement import composite, touches_bottom_edge
 from mmnet.data.dataset import DatasetError, MattingDataset, find_pairs, in_holdout
 from mmnet.data.io import read_image, read_mask
 from mmnet.data.synthetic import make_dataset
@@ -97,10 +101,10 @@ def test_foreground_cache_is_computed_once_and_keyed(tmp_path, monkeypatch):
     direct = np.round(estimate_foreground(dataset.images[2], dataset.masks[2]) * 255)
     assert np.abs(cache.foregrounds[2].astype(int) - direct).max() <= 1
 
-    monkeypatch.setattr(comp, "_compute_foregrounds", lambda *args: pytest.fail("recomputed"))
+    monkeypatch.setattr(cache_module, "_compute_foregrounds", lambda *args: pytest.fail("recomputed"))
     assert np.array_equal(ForegroundCache(dataset, tmp_path / "cache").foregrounds, cache.foregrounds)
     other_size = MattingDataset(tmp_path, "train", 16, progress=False)
-    assert comp.foreground_cache_key(other_size) != comp.foreground_cache_key(dataset)
+    assert cache_module.foreground_cache_key(other_size) != cache_module.foreground_cache_key(dataset)
 
     np.save(cache.path, np.zeros((3, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match=f"{cache.path.name}.*expected uint8"):
@@ -217,7 +221,7 @@ def test_people_keep_their_proportions_in_a_squashed_photo():
     wide = (cv2.resize(fg, (2 * fg.shape[1], fg.shape[0])), cv2.resize(alpha, (2 * fg.shape[1], fg.shape[0])))
 
     def width_height(seed, person=(fg, alpha), **kwargs):
-        placed = comp._place_person(np.random.default_rng(seed), *person, 200, 200, False, **kwargs)[..., 3]
+        placed = placing._place_person(np.random.default_rng(seed), *person, 200, 200, False, **kwargs)[..., 3]
         rows, cols = np.flatnonzero((placed > 0.5).any(axis=1)), np.flatnonzero((placed > 0.5).any(axis=0))
         inside = rows[0] > 0 and cols[0] > 0 and rows[-1] < 199 and cols[-1] < 199
         return cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1, inside
@@ -238,18 +242,18 @@ def test_stretch_body_keeps_the_head_and_lengthens_the_body():
     """A half figure from a bust: the rows above the split unchanged, the rows below stretched by the factor."""
     fg, alpha = bust(120, 90)
     rgba = np.dstack([fg * alpha[..., None], alpha])
-    top = int(np.flatnonzero((alpha > comp.BOX_THRESHOLD).any(axis=1))[0])
-    low, high = comp.STRETCH_SPLIT_RANGE
-    smallest, largest = comp.STRETCH_FACTOR_RANGE
+    top = int(np.flatnonzero((alpha > placing.BOX_THRESHOLD).any(axis=1))[0])
+    low, high = placing.STRETCH_SPLIT_RANGE
+    smallest, largest = placing.STRETCH_FACTOR_RANGE
     for where, how_much in [(0.0, 0.0), (0.5, 0.5), (0.99, 0.99)]:
-        stretched = comp.stretch_body(rgba, where, how_much)
+        stretched = placing.stretch_body(rgba, where, how_much)
         split = top + round((119 - top) * (low + (high - low) * where))
         factor = smallest * (largest / smallest) ** how_much
         assert stretched.shape[1:] == rgba.shape[1:]
         assert np.array_equal(stretched[:split], rgba[:split])
         assert stretched.shape[0] - split == round((120 - split) * factor)
         assert stretched[-1, :, 3].max() > 0.9  # still cut by the bottom edge
-    assert comp.stretch_body(np.zeros((10, 8, 4), np.float32), 0.5, 0.5).shape == (10, 8, 4)  # empty: as it is
+    assert placing.stretch_body(np.zeros((10, 8, 4), np.float32), 0.5, 0.5).shape == (10, 8, 4)  # empty: as it is
 
 
 def test_stretch_makes_the_head_smaller_against_the_body_and_is_off_by_default():
@@ -260,11 +264,11 @@ def test_stretch_makes_the_head_smaller_against_the_body_and_is_off_by_default()
     fg[: 120 * 55 // 100, :, 0] = 1.0  # red: the head, above the neck; black: the body
 
     def head_share(seed, **kwargs):
-        placed = comp._place_person(np.random.default_rng(seed), fg, alpha, 300, 200, True, **kwargs)
+        placed = placing._place_person(np.random.default_rng(seed), fg, alpha, 300, 200, True, **kwargs)
         return placed[..., 0].sum() / placed[..., 3].sum()
 
-    plain = [comp._place_person(np.random.default_rng(s), fg, alpha, 300, 200, True) for s in range(20)]
-    again = [comp._place_person(np.random.default_rng(s), fg, alpha, 300, 200, True, stretch=0.0) for s in range(20)]
+    plain = [placing._place_person(np.random.default_rng(s), fg, alpha, 300, 200, True) for s in range(20)]
+    again = [placing._place_person(np.random.default_rng(s), fg, alpha, 300, 200, True, stretch=0.0) for s in range(20)]
     assert all(np.array_equal(a, b) for a, b in zip(plain, again))
     shares, stretched = [head_share(s) for s in range(20)], [head_share(s, stretch=1.0) for s in range(20)]
     assert np.median(stretched) < 0.8 * np.median(shares)
@@ -277,7 +281,7 @@ def test_occluder_covers_the_lower_person_and_the_alpha_follows():
     image = np.broadcast_to(INSIDE_RGB, (120, 90, 3)).copy()
     texture = np.full((50, 70, 3), 255, np.uint8)  # white: where the occluder is shows in the image
     for seed in range(10):
-        out, cut = comp.occlude(np.random.default_rng(seed), image, alpha, texture)
+        out, cut = placing.occlude(np.random.default_rng(seed), image, alpha, texture)
         cover = out[..., 0] - INSIDE_RGB[0]  # white over green: cover × (1 − 0.2)
         cover /= 1 - INSIDE_RGB[0]
         assert np.allclose(cut, alpha * (1 - cover), atol=1e-5)
@@ -287,7 +291,7 @@ def test_occluder_covers_the_lower_person_and_the_alpha_follows():
         assert covered[(rows[0] + rows[-1] + 1) // 2:].any()  # ... in its lower half
         assert (cover < 0.5).mean() > 0.3  # and not the whole photo
     nobody = np.zeros_like(alpha)
-    out, cut = comp.occlude(np.random.default_rng(0), image, nobody, texture)
+    out, cut = placing.occlude(np.random.default_rng(0), image, nobody, texture)
     assert out is image and cut is nobody
 
 
@@ -434,7 +438,7 @@ def test_scene_placement_spans_pedestrians_to_close_ups_cut_by_any_edge():
     fg, alpha = blob()
     heights, cut = {"scene": [], "portrait": []}, set()
     for seed in range(200):
-        for name, placement in (("scene", comp.SCENE), ("portrait", comp.PORTRAIT)):
+        for name, placement in (("scene", placing.SCENE), ("portrait", placing.PORTRAIT)):
             total = composite(np.random.default_rng(seed), [(fg, alpha)], plain_background(), 200, 200,
                               touches_bottom=[False], placement=placement)[1]
             rows, cols = np.flatnonzero((total > 0.5).any(axis=1)), np.flatnonzero((total > 0.5).any(axis=0))

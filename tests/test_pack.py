@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmnet.data.composite import split_backgrounds
+from mmnet.data.backgrounds import split_backgrounds
 from mmnet.data.dataset import MattingDataset, find_pairs, in_holdout
 from mmnet.data.pack import MIB, PackError, pack, short_side_size
 from mmnet.data.synthetic import make_dataset
@@ -97,7 +97,7 @@ def test_gpu_presets_are_the_scenes_recipe_with_large_batches():
 
 
 def test_uint8_batches_round_trip():
-    from mmnet.training.trainer import collate_uint8, to_device
+    from mmnet.training.loader import collate_uint8, to_device
     rng = np.random.default_rng(0)
     batch = [(rng.random((3, 8, 8), np.float32), rng.random((1, 8, 8), np.float32)) for _ in range(4)]
     images, alphas = to_device(collate_uint8(batch), torch.device("cpu"), torch.channels_last)

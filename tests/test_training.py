@@ -187,7 +187,7 @@ def test_ema_warmup_follows_early_weights():
 
 _LOADER_AFTER_OPENCV_THREADS = """
 import cv2, numpy as np
-from mmnet.training.trainer import make_loader
+from mmnet.training.loader import make_loader
 cv2.setNumThreads(4)
 for _ in range(20):  # OpenCV's thread pool runs in this process before the workers are forked
     cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1500, 1500))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmnet.errors import ConfigError
 from mmnet.runtime.weights import read_manifest, weights_dir
 
 MMNET_MULTIPLIERS = (0.5, 0.75, 1.0, 1.4)
@@ -81,7 +82,7 @@ def all_variants(names: Sequence[str] | None = None, quick: bool = False) -> lis
     if names:
         unknown = sorted(set(names) - set(variants))
         if unknown:
-            raise ValueError(f"unknown variants {', '.join(unknown)}; known: {', '.join(variants)}")
+            raise ConfigError(f"unknown variants {', '.join(unknown)}; known: {', '.join(variants)}")
         return [variants[name] for name in names]
     if quick:
         return [v for v in variants.values() if v.shipped or v.name in QUICK]

@@ -19,11 +19,12 @@ from tqdm import tqdm
 
 from mmnet.data.augment import augment as augment_pair, resize_align_corners
 from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image, read_mask
+from mmnet.errors import ConfigError, MmnetError
 
 MAX_LISTED = 10  # names listed in an error message before "…"
 
 
-class DatasetError(ValueError):
+class DatasetError(MmnetError, ValueError):
     """A dataset folder that cannot be used as it is; the message names the folder or files."""
 
 
@@ -77,7 +78,7 @@ def find_pairs(root: str | Path, split: str, problems: list[str] | None = None) 
 def in_holdout(stem: str, percent: float) -> bool:
     """Whether `stem` is in the validation hold-out of `percent` % (stable: a SHA-1 of the stem)."""
     if not 0 <= percent <= 100:
-        raise ValueError(f"hold-out percent must be in [0, 100], got {percent}")
+        raise ConfigError(f"hold-out percent must be in [0, 100], got {percent}")
     return int(hashlib.sha1(stem.encode("utf-8")).hexdigest(), 16) % 10000 < percent * 100
 
 

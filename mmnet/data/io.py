@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from mmnet.data.header import image_size, known_format
+from mmnet.errors import ConfigError, MmnetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # the files taken as photos
 MAX_PIXELS = 110_000_000  # the default limit on width × height: a 100-megapixel photo (11648×8736) passes
@@ -34,7 +35,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROWS = 256  # rows per band of `to_uint8` for a float matte
 
 
-class ImageReadError(ValueError):
+class ImageReadError(MmnetError, ValueError):
     """An image or mask that cannot be used; the message is "{path}: {problem}"."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
@@ -107,9 +108,9 @@ def encode_image(pixels: np.ndarray, suffix: str = ".png", record: str | None = 
         data = encode_png(pixels, in_place=in_place)
         return png_with_record(data, record) if record is not None else data
     if suffix not in OUTPUT_SUFFIXES:
-        raise ValueError(f"cannot write {suffix} images (write {', '.join(OUTPUT_SUFFIXES)})")
+        raise ConfigError(f"cannot write {suffix} images (write {', '.join(OUTPUT_SUFFIXES)})")
     if suffix in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[2] == 4:
-        raise ValueError("JPEG has no alpha channel: write the cut-out as .png or .webp")
+        raise ConfigError("JPEG has no alpha channel: write the cut-out as .png or .webp")
     if pixels.ndim == 3:
         code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
         pixels = cv2.cvtColor(pixels, code, dst=pixels) if in_place else cv2.cvtColor(pixels, code)

@@ -24,9 +24,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.composite import split_backgrounds
+from mmnet.data.backgrounds import split_backgrounds
 from mmnet.data.dataset import DatasetError, find_pairs, select
 from mmnet.data.io import read_image, read_mask
+from mmnet.errors import MmnetError
 
 MIB = 2**20
 CAP_BYTES = 50 * MIB
@@ -38,7 +39,7 @@ BACKGROUNDS = "backgrounds"
 MANIFEST = "pack.json"
 
 
-class PackError(ValueError):
+class PackError(MmnetError, ValueError):
     """A pack that cannot be written as asked; the message says why (the file, or the size over the cap)."""
 
 

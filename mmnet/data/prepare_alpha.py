@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image, read_mask
+from mmnet.errors import ConfigError
 from mmnet.files import write_atomic
 
 UNKNOWN = 128
@@ -87,9 +88,9 @@ def prepare_alpha(images_dir: str | Path, masks_dir: str | Path, out_dir: str | 
     are listed in the summary's `problems`, by name; the others are still done."""
     images_dir, masks_dir, out_dir = Path(images_dir), Path(masks_dir), Path(out_dir)
     if band < 0:
-        raise ValueError(f"band must be >= 0 px, got {band}")
+        raise ConfigError(f"band must be >= 0 px, got {band}")
     if out_dir.resolve() in (images_dir.resolve(), masks_dir.resolve()):
-        raise ValueError(f"{out_dir}: the output folder must not be the images or masks folder")
+        raise ConfigError(f"{out_dir}: the output folder must not be the images or masks folder")
     _require_pymatting()
     jobs, summary = _plan(images_dir, masks_dir, out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)

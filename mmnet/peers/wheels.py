@@ -10,12 +10,13 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from mmnet.errors import MmnetError
 from mmnet.files import write_atomic
 
 PIP_TIMEOUT_S = 600
 
 
-class PeerModelError(RuntimeError):
+class PeerModelError(MmnetError, RuntimeError):
     """A peer model that cannot be fetched or loaded; the message names the file or the command."""
 
 

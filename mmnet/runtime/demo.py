@@ -20,6 +20,7 @@ from tqdm import tqdm
 from mmnet.runtime.model import load
 from mmnet.runtime.render import render_options
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
+from mmnet.runtime.sources import UsageError
 from mmnet.runtime.stats import Stats
 from mmnet.runtime.videoio import Reader, VideoError, VideoWriter, import_av
 
@@ -44,7 +45,7 @@ def panel_size(width: int, height: int, panel_height: int | None) -> tuple[int, 
     MAX_HEIGHT), both even as H.264 wants them."""
     target = panel_height or min(height, MAX_HEIGHT)
     if target < 16:
-        raise ValueError(f"--height must be at least 16, got {target}")
+        raise UsageError(f"--height must be at least 16, got {target}")
     even = lambda value: max(2, 2 * round(value / 2))  # noqa: E731
     return even(width * target / height), even(target)
 
@@ -56,7 +57,7 @@ def make_demo(video: str | Path, output: str | Path, *, model: str | None = None
     av = import_av("mmnet demo")
     strength = SMOOTH_DEFAULT if smooth is None else smooth
     if not 0 <= strength < 1:
-        raise ValueError(f"--smooth must be in [0, 1), got {strength}")
+        raise UsageError(f"--smooth must be in [0, 1), got {strength}")
     render = render_options("composite", background, 0.5, None)
     matting = load(model, threads=threads)
     source, target = Path(video), Path(output)

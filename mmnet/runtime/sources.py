@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmnet.data.io import IMAGE_SUFFIXES, OUTPUT_SUFFIXES, find_photos
+from mmnet.errors import MmnetError
 
 STDIN = "-"
 _MAGIC = ("*", "?", "[")
@@ -31,7 +32,7 @@ class Plan:
     problems: list[str]  # "INPUT: what is wrong", one per input that gave nothing to do
 
 
-class UsageError(ValueError):
+class UsageError(MmnetError, ValueError):
     """INPUT/OUTPUT arguments that do not fit together."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mmnet.data.io import IMAGE_SUFFIXES, encode_png, png_with_record, read_record as read_png_record
+from mmnet.errors import MmnetError
 from mmnet.files import temporary_name
 from mmnet.runtime.sources import STDIN, UsageError
 from mmnet.runtime.stats import Stats
@@ -63,7 +64,7 @@ CONTAINERS = {
 AUDIO_RATES = {"libopus": 48000}  # encoders that take only some sample rates
 
 
-class VideoError(ValueError):
+class VideoError(MmnetError, ValueError):
     """A video that cannot be read or written; the message is "{path}: {problem}"."""
 
     def __init__(self, path: str | Path, problem: str) -> None:

@@ -14,6 +14,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
 
 MANIFEST = "manifest.json"
@@ -21,7 +22,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth")
 PRECISIONS = ("fp32", "int8")
 
 
-class WeightsError(ValueError):
+class WeightsError(MmnetError, ValueError):
     """A model that cannot be found or used; the message names the file or the name."""
 
 

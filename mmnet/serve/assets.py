@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
 from mmnet.runtime.weights import cache_dir
 
@@ -29,7 +30,7 @@ FILES = (WASM, "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
 NPM_TIMEOUT = 600  # seconds
 
 
-class AssetsError(ValueError):
+class AssetsError(MmnetError, ValueError):
     """onnxruntime-web is not in the cache and cannot be put there; the message says what to do."""
 
 

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import torch
 
+from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
 
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 FINISHED = "finished"  # marker file written when training reaches its last step
+
+
+class CheckpointError(MmnetError, ValueError):
+    """A checkpoint file that cannot be read."""
 
 
 def checkpoint_path(train_dir: Path, step: int) -> Path:
@@ -55,7 +60,7 @@ def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises several types for a damaged file
-        raise ValueError(f"{path}: not a readable mmnet checkpoint ({error})") from error
+        raise CheckpointError(f"{path}: not a readable mmnet checkpoint ({error})") from error
 
 
 def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
@@ -66,6 +71,6 @@ def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
             return path, load_checkpoint(path)
         except FileNotFoundError:  # pruned meanwhile
             continue
-        except ValueError as error:
+        except CheckpointError as error:
             print(f"warning: {error}; using an older checkpoint", file=sys.stderr)
     return None

@@ -1,24 +1,13 @@
 """The reference's matting losses (section 2), combined as a weighted average."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmnet.errors import ConfigError
 from mmnet.models.layers import is_depthwise
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """λ of each term; the reference's scripts set all of them to 1."""
-
-    alpha: float = 1.0
-    comp: float = 1.0
-    grad: float = 1.0
-    kd: float = 1.0
-    aux: float = 1.0
+from mmnet.training.settings import LossWeights
 
 
 def soft_cross_entropy(logits: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -69,7 +58,7 @@ class MattingLoss(nn.Module):
         weights = {name: getattr(self.weights, name) for name in terms}
         total_weight = sum(weights.values())
         if total_weight <= 0:
-            raise ValueError("at least one loss weight must be positive")
+            raise ConfigError("at least one loss weight must be positive")
         loss = sum(weights[name] * value for name, value in terms.items()) / total_weight
         return loss, {name: value.detach() for name, value in terms.items()}
 

@@ -1,0 +1,54 @@
+"""The data verbs of the command line, `mmnet pack` and `mmnet prepare-alpha`: their flags and what they run
+(`mmnet.cli` builds the parser)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_pack(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pack", help="the training part of a recipe's data at training resolution, in one small "
+                                    "folder (to carry to a GPU machine)")
+    p.add_argument("out", help="the pack folder (layout: <set name>/<split>/{image,mask}, backgrounds/)")
+    p.add_argument("--dataset-path", required=True, help="the first people set, as for mmnet train")
+    p.add_argument("--add-dataset", dest="add_datasets", action="append", default=[], metavar="PATH",
+                   help="another people set (repeatable)")
+    p.add_argument("--backgrounds", help="background photos: their training part is packed")
+    p.add_argument("--dataset-split-name", default="train")
+    p.add_argument("--size", type=int, default=256, help="short side of every photo, matte and background")
+    p.add_argument("--val-holdout", type=float, default=10.0, help="percent of each set held out: not packed")
+    p.add_argument("--quality", type=int, default=78, help="WebP quality of the people's photos")
+    p.add_argument("--background-quality", type=int, default=70, help="WebP quality of the backgrounds")
+    p.add_argument("--max-mib", type=float, default=50.0, help="refuse to write a larger pack")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing pack")
+    p.add_argument("--workers", type=int, default=2, help="threads")
+    p.set_defaults(handler=_pack)
+
+
+def _pack(args: argparse.Namespace) -> None:
+    from mmnet.data import pack
+    summary = pack.pack(args.out, [args.dataset_path, *args.add_datasets], args.backgrounds,
+                        split=args.dataset_split_name, size=args.size, holdout_percent=args.val_holdout,
+                        quality=args.quality, background_quality=args.background_quality,
+                        cap_bytes=int(args.max_mib * pack.MIB), overwrite=args.overwrite, workers=args.workers)
+    print(summary.report())
+
+
+def add_prepare_alpha(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare-alpha", help="binary person masks -> soft alpha mattes (closed-form matting)")
+    p.add_argument("images", help="folder of photos")
+    p.add_argument("masks", help="folder of binary masks, matched to the photos by file stem")
+    p.add_argument("out", help="folder for the <stem>.png mattes (created; existing ones are skipped)")
+    p.add_argument("--band", type=int, default=10, help="unknown band, px on each side of the mask's edge")
+    p.add_argument("--workers", type=int, default=2, help="processes")
+    p.add_argument("--overwrite", action="store_true", help="redo mattes that are already there")
+    p.set_defaults(handler=_prepare_alpha)
+
+
+def _prepare_alpha(args: argparse.Namespace) -> None:
+    from mmnet.data.prepare_alpha import prepare_alpha
+    summary = prepare_alpha(args.images, args.masks, args.out, band=args.band, workers=args.workers,
+                            overwrite=args.overwrite)
+    print(summary.report(), file=sys.stderr if summary.failed else sys.stdout)
+    if summary.failed:
+        raise SystemExit(1)
