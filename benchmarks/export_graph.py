@@ -27,14 +27,13 @@ import torch
 from mmnet.data.augment import prepare_eval
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.io import read_image
-from mmnet.evaluation.evaluate import model_from_checkpoint
 from mmnet.export.check import check_export, validation_split
 from mmnet.export.onnx import write_onnx
 from mmnet.export.quantize import quantize_int8
 from mmnet.export.rewrite import AlphaOutput, alpha_model
 from mmnet.bench.machine import describe as machine
 from mmnet.files import write_atomic
-from mmnet.training.checkpoint import load_checkpoint
+from mmnet.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 EG1800 = ROOT.parent / "shared" / "data" / "eg1800"

@@ -54,18 +54,12 @@ class Predictor:
 
 
 def mmnet_predictor(name: str, threads: int) -> Predictor:
-    import torch  # only for the parameter and MAC counts of the shipped weights
-
     import mmnet
-    from mmnet.models import create
     from mmnet.models.complexity import count_macs, count_parameters
-    from mmnet.runtime.weights import read_manifest, weights_dir
+    from mmnet.training.checkpoint import load_model  # torch: only for the parameter and MAC counts
 
     model = mmnet.load(name, threads=threads, backend="onnxruntime")  # the network in fp32, as always measured
-    shipped = read_manifest()["models"]
-    checkpoint = weights_dir() / shipped[name]["checkpoint"] if name in shipped else Path(name)  # or a .pt
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    net = create(state["model_name"], **state["model_kwargs"])
+    net, state = load_model(name)  # a shipped name's weights, or a .pt
     info = {"params": count_parameters(net)["params"], "macs": count_macs(net, state["size"]),
             "size": state["size"], "runtime": f"{model.backend.name} (fp32)"}
     return Predictor(name, lambda rgb: model.network_input(rgb)[None], model.infer, lambda out: out[0], info)

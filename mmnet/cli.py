@@ -12,21 +12,18 @@ EXTRAS = {"torch": "train", "onnx": "train", "onnxscript": "train", "matplotlib"
           "starlette": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
           "PIL": "serve", "av": "video", "openvino": "openvino", "litert_torch": "tflite",
           "ai_edge_litert": "litert", "httpx": "dev", "playwright": "dev"}
-STRIDE = 16  # every model's output stride: an input side must be a multiple of it
 
 
 def input_size(text: str) -> int:
-    """An argparse type: a network input side, a positive multiple of 16."""
+    """An argparse type: a network input side, a positive multiple of 16 (`mmnet.models.variants.check_size`)."""
+    from mmnet.models.variants import size_error  # no torch
     try:
         size = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of pixels") from None
-    if size <= 0:
-        raise argparse.ArgumentTypeError(f"{size} is not a positive size (a multiple of {STRIDE}, e.g. 256)")
-    if size % STRIDE:
-        below = max(STRIDE, size // STRIDE * STRIDE)
-        raise argparse.ArgumentTypeError(f"{size} is not a multiple of {STRIDE} (the models' stride); "
-                                         f"try {below} or {below + STRIDE}")
+    error = size_error(size)
+    if error:
+        raise argparse.ArgumentTypeError(error)
     return size
 
 
@@ -90,82 +87,6 @@ def _evaluate(args: argparse.Namespace) -> None:
     run_evaluation(args.dataset_path, args.checkpoint_path, args.dataset_split_name, args.size,
                    args.val_holdout, args.loop, args.batch_size, args.poll_seconds, args.timeout,
                    args.use_ema, args.out_dir)
-
-
-def _build_model(args: argparse.Namespace):
-    from mmnet.models import create
-    if args.model == "mmnet":
-        return create("mmnet", width_multiplier=args.width_multiplier)
-    return create("deeplab", depth_multiplier=args.depth_multiplier, output_stride=args.output_stride)
-
-
-def _add_info(sub) -> None:
-    p = sub.add_parser("info", help="parameters and MACs of a model")
-    _model_args(p)
-    p.add_argument("--size", type=input_size, default=256, help="input side, a multiple of 16")
-    p.set_defaults(handler=_info)
-
-
-def _info(args: argparse.Namespace) -> None:
-    from mmnet.models.complexity import count_macs, count_parameters
-    model = _build_model(args)
-    counts = count_parameters(model)
-    print(f"model          {type(model).__name__} ({args.model})")
-    print(f"parameters     {counts['params']:,} (without the aux head)")
-    print(f"  with aux     {counts['params_with_aux']:,}")
-    print(f"  + BN stats   {counts['params_with_bn_stats']:,}")
-    print(f"MACs           {count_macs(model, args.size) / 1e6:,.1f} M at {args.size}x{args.size}")
-
-
-def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="export a model to ONNX (fp32 or int8) or TFLite (image in [0,1] -> alpha)")
-    p.add_argument("model", help="a shipped model name (e.g. mmnet-1.0-256), a checkpoint .pt or a train dir")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--format", default="onnx", choices=["onnx", "tflite"])
-    p.add_argument("--size", type=input_size, help="input side S, a multiple of 16 (default: the checkpoint's)")
-    p.add_argument("--dynamic", action="store_true", help="ONNX: leave batch, height and width free "
-                   "(default: a fixed 1x3xSxS input)")
-    p.add_argument("--int8", action="store_true", help="ONNX: static int8 quantization (QDQ), calibrated on "
-                   "--calibration")
-    p.add_argument("--calibration", help="a folder of photos for --int8 (up to 64 used)")
-    p.add_argument("--no-ema", dest="use_ema", action="store_false")
-    p.add_argument("--check", action="store_true", help="compare with PyTorch: max abs difference, and the "
-                   "GAUSS_GRAD change on the held-out part of --dataset-path")
-    p.add_argument("--dataset-path", help="with --check: a dataset (<root>/<split>/{image,mask})")
-    p.add_argument("--dataset-split-name", default="train")
-    p.add_argument("--val-holdout", type=float, default=10.0, help="percent held out by mmnet train")
-    p.set_defaults(handler=_export)
-
-
-def _export(args: argparse.Namespace) -> None:
-    from mmnet.evaluation.evaluate import model_from_checkpoint
-    from mmnet.export.formats import export_model
-    from mmnet.export.ship import resolve_checkpoint
-    from mmnet.training.checkpoint import load_checkpoint
-    if args.int8 and not args.calibration:
-        raise SystemExit("mmnet export: --int8 needs --calibration DIR, a folder of photos like the ones to matte")
-    try:
-        state = load_checkpoint(resolve_checkpoint(args.model))
-        size = args.size or state["size"]
-        calibration = None
-        if args.int8:
-            from mmnet.export.quantize import calibration_images
-            calibration = calibration_images(args.calibration, size)
-        model = model_from_checkpoint(state, args.use_ema)
-        out = export_model(model, args.output, args.format, size, args.dynamic, calibration)
-    except ModuleNotFoundError as error:
-        if missing_extra(error) is None:
-            raise SystemExit(f"mmnet export: {error}") from None
-        raise  # main says which extra installs it
-    except (OSError, ValueError, ImportError) as error:  # each names the file or the missing package
-        raise SystemExit(f"mmnet export: {error}") from None
-    print(f"wrote {out}")
-    if args.check:
-        from mmnet.export.check import check_export, validation_split
-        dataset = None
-        if args.dataset_path:
-            dataset = validation_split(args.dataset_path, size, args.dataset_split_name, args.val_holdout)
-        print(check_export(model, out, size, dataset))
 
 
 def _add_plot(sub) -> None:
@@ -329,7 +250,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_info, _add_export, _add_plot, _add_synthetic, add_pack,
+    from mmnet.cli_models import add_export, add_info  # info and export: the verbs that build a model
+    for add in (_add_train, _add_evaluate, add_info, add_export, _add_plot, _add_synthetic, add_pack,
                 add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench):
         add(sub)
     return parser, sub.choices

@@ -13,7 +13,7 @@ import torch
 
 from mmnet.export.check import check_export, validation_split
 from mmnet.export.rewrite import AlphaOutput, alpha_model
-from mmnet.export.ship import resolve_checkpoint
+from mmnet.training.checkpoint import resolve_checkpoint
 from mmnet.models import create
 
 SIZE = 64
@@ -129,7 +129,7 @@ def test_tflite_matches_pytorch(tmp_path):
 def test_int8_tflite_takes_pixels_and_stays_close(tmp_path, synthetic_root):
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
-    from mmnet.evaluation.evaluate import model_from_checkpoint
+    from mmnet.training.checkpoint import model_from_checkpoint
     from mmnet.export.tflite import export_tflite
     from mmnet.runtime.litert import LiteRtBackend
     # a trained network (the shipped 128² one, run at SIZE²): a random one's features are all noise, which

@@ -14,6 +14,9 @@ import mmnet.serve
 # mmnet.data's modules the runtime shares with training: decoding, image headers, and the squash-resize of
 # `mmnet.data.augment.prepare_eval` (numpy and OpenCV only). Any other mmnet.data module is training's.
 SHARED_DATA = ("mmnet.data.io", "mmnet.data.header", "mmnet.data.augment")
+# The model-variant vocabulary (names, sizes, the size rule; no torch), and the package that holds it, whose
+# __init__ imports torch only when a network is built.
+SHARED_MODELS = ("mmnet.models", "mmnet.models.variants")
 TRAINING = ("mmnet.training", "mmnet.models", "mmnet.evaluation", "mmnet.export", "mmnet.bench", "mmnet.peers")
 FORBIDDEN_OUTSIDE = ("torch", "torchvision", "litert_torch", "pymatting", "matplotlib")
 
@@ -22,7 +25,7 @@ def runtime_modules() -> list[str]:
     """Every module of the runtime world, found in the package (a new module is checked without a word here)."""
     found = [f"{package.__name__}.{info.name}" for package in (mmnet.runtime, mmnet.serve)
              for info in pkgutil.iter_modules(package.__path__)]
-    return sorted(found) + ["mmnet.data.io", "mmnet.data.header"]
+    return sorted(found) + ["mmnet.data.io", "mmnet.data.header", "mmnet.models.variants"]
 
 
 def forbidden(name: str) -> bool:
@@ -32,6 +35,8 @@ def forbidden(name: str) -> bool:
         return True
     if name.startswith("mmnet.data."):
         return name not in SHARED_DATA
+    if name in SHARED_MODELS:
+        return False
     return any(name == package or name.startswith(package + ".") for package in TRAINING)
 
 
@@ -40,6 +45,7 @@ def test_runtime_modules_are_listed():
     assert {"mmnet.runtime.model", "mmnet.runtime.matte", "mmnet.runtime.render", "mmnet.serve.app"} <= set(modules)
     assert forbidden("torch.nn") and forbidden("mmnet.data.dataset") and forbidden("mmnet.training.trainer")
     assert not forbidden("mmnet.data.io") and not forbidden("mmnet.runtime.video") and not forbidden("numpy")
+    assert not forbidden("mmnet.models.variants") and forbidden("mmnet.models.mmnet")
 
 
 def test_the_runtime_world_imports_no_training_module():

@@ -63,7 +63,7 @@ def test_readme_main_command(tmp_path):
 def test_onnx_is_remade_from_the_shipped_weights(tmp_path):
     """`python -m mmnet.export.ship` on the shipped .pt gives an ONNX file with the same outputs."""
     torch = pytest.importorskip("torch")
-    from mmnet.evaluation.evaluate import model_from_checkpoint
+    from mmnet.training.checkpoint import model_from_checkpoint
     from mmnet.export.ship import ship
     name = read_manifest()["default"]
     entry = read_manifest()["models"][name]

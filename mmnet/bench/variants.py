@@ -10,28 +10,35 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.errors import ConfigError
+from mmnet.models.variants import CATALOGUE, ModelVariant, decimal
 from mmnet.runtime.weights import read_manifest, weights_dir
 
-MMNET_MULTIPLIERS = (0.5, 0.75, 1.0, 1.4)
-SIZES = (128, 256)
-# Mobile DeepLabv3 of the paper's figure (mmnet-reference.md §6): (output stride, depth multiplier, input)
-DEEPLAB = ((16, 0.75, 128), (16, 1.0, 128), (16, 0.5, 256), (16, 0.75, 256),
-           (8, 0.35, 128), (8, 0.5, 128), (8, 0.75, 128))
 QUICK = ("mmnet-0.5-128", "deeplab-os16-0.5-256")  # beside the shipped models in a --quick run
 
 
 @dataclass
 class Variant:
-    """One model at one input size; `shipped` is its manifest entry when trained weights ship."""
+    """One model variant (`mmnet.models.variants`) as measured; `shipped` is its manifest entry when trained
+    weights ship; `name` is the manifest's for a shipped model, else the variant's own."""
 
     name: str
-    model: str
-    kwargs: dict
-    size: int
+    spec: ModelVariant
     shipped: dict | None = None
     params: int = 0
     macs: int = 0
     files: dict[str, Path] = field(default_factory=dict)  # "fp32", "int8" -> ONNX; "tflite-fp32"... -> LiteRT
+
+    @property
+    def model(self) -> str:
+        return self.spec.architecture
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.spec.kwargs)
+
+    @property
+    def size(self) -> int:
+        return self.spec.size
 
     @property
     def family(self) -> str:
@@ -41,43 +48,19 @@ class Variant:
         return f"MD{self.kwargs.get('output_stride', 16)}"
 
     @property
-    def multiplier(self) -> float:
-        return float(self.kwargs.get("width_multiplier", self.kwargs.get("depth_multiplier", 1.0)))
-
-    @property
     def label(self) -> str:
         """The figure's label: the multiplier, with * for a 128-input model."""
-        return _decimal(self.multiplier) + ("*" if self.size == 128 else "")
-
-
-def variant_name(model: str, kwargs: dict, size: int) -> str:
-    """`mmnet-1.0-256`, `deeplab-os16-0.5-256`: the names the manifest uses."""
-    if model == "mmnet":
-        return f"mmnet-{_decimal(kwargs['width_multiplier'])}-{size}"
-    return f"deeplab-os{kwargs['output_stride']}-{_decimal(kwargs['depth_multiplier'])}-{size}"
-
-
-def _decimal(value: float) -> str:
-    """0.5 -> "0.5", 0.75 -> "0.75", 1 -> "1.0"."""
-    text = f"{value:g}"
-    return text if "." in text else f"{text}.0"
-
-
-def _grid() -> list[Variant]:
-    grid = [Variant("", "mmnet", {"width_multiplier": m}, s) for m in MMNET_MULTIPLIERS for s in SIZES]
-    grid += [Variant("", "deeplab", {"depth_multiplier": dm, "output_stride": os}, s) for os, dm, s in DEEPLAB]
-    for variant in grid:
-        variant.name = variant_name(variant.model, variant.kwargs, variant.size)
-    return grid
+        return decimal(self.spec.multiplier) + ("*" if self.size == 128 else "")
 
 
 def all_variants(names: Sequence[str] | None = None, quick: bool = False) -> list[Variant]:
-    """The figure's grid and the shipped models (a shipped model outside the grid is added); `names`
-    keeps those named, `quick` the shipped ones and QUICK."""
-    variants = {v.name: v for v in _grid()}
+    """The catalogue (`mmnet.models.variants.CATALOGUE`: the paper's figure) and the shipped models (a shipped
+    model outside it is added under its manifest name); `names` keeps those named, `quick` the shipped ones
+    and QUICK."""
+    variants = {spec.name: Variant(spec.name, spec) for spec in CATALOGUE}
     for name, entry in read_manifest()["models"].items():
         kwargs = {k: v for k, v in entry.get("model_kwargs", {}).items() if k != "bn_momentum"}
-        variant = variants.setdefault(name, Variant(name, entry["model"], kwargs, int(entry["size"])))
+        variant = variants.setdefault(name, Variant(name, ModelVariant(entry["model"], kwargs, int(entry["size"]))))
         variant.shipped = entry
     if names:
         unknown = sorted(set(names) - set(variants))
@@ -92,16 +75,14 @@ def all_variants(names: Sequence[str] | None = None, quick: bool = False) -> lis
 def build(variant: Variant):
     """The torch module of `variant` in eval mode: a shipped model's trained weights, else random ones
     (speed does not depend on them); its parameters and MACs filled in."""
-    from mmnet.models import create  # noqa: PLC0415
     from mmnet.models.complexity import count_macs, count_parameters  # noqa: PLC0415
 
     if variant.shipped:
-        from mmnet.evaluation.evaluate import model_from_checkpoint  # noqa: PLC0415
-        from mmnet.training.checkpoint import load_checkpoint  # noqa: PLC0415
+        from mmnet.export.formats import Trained  # noqa: PLC0415
 
-        model = model_from_checkpoint(load_checkpoint(weights_dir() / variant.shipped["checkpoint"]))
+        model = Trained.load(weights_dir() / variant.shipped["checkpoint"]).model
     else:
-        model = create(variant.model, **variant.kwargs).eval()
+        model = variant.spec.create().eval()
     variant.params = count_parameters(model)["params"]
     variant.macs = count_macs(model, variant.size)
     return model

@@ -13,21 +13,12 @@ from tqdm import tqdm
 
 from mmnet.data.dataset import MattingDataset
 from mmnet.evaluation.metrics import METRIC_NAMES, MetricMean, score
-from mmnet.models import create
 from mmnet.files import atomic_write
-from mmnet.training.checkpoint import FINISHED, copy_atomic, list_checkpoints, load_checkpoint
+from mmnet.training.checkpoint import FINISHED, copy_atomic, list_checkpoints, load_checkpoint, model_from_checkpoint
 
 # The metrics whose best checkpoint is kept, and whether higher is better.
 KEEP_BEST = {"mad": False, "gauss_grad": False, "mad_full": False, "gauss_grad_full": False, "iou": True}
 MIN_IMPROVEMENT = 5e-5  # the reference's BestKeeper threshold
-
-
-def model_from_checkpoint(state: dict, use_ema: bool = True) -> torch.nn.Module:
-    """Rebuild the network a checkpoint was trained as, with its (EMA, where kept) weights, in eval mode."""
-    model = create(state["model_name"], **state["model_kwargs"])
-    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
-    model.load_state_dict(weights)
-    return model.eval()
 
 
 @torch.no_grad()

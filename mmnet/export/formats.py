@@ -1,7 +1,11 @@
-"""One entry point for every export: a torch model -> an ONNX (fp32 or int8) or TFLite file."""
+"""One entry point for every export: trained weights (`Trained.load`) or a torch model -> an ONNX (fp32 or
+int8) or TFLite file. `mmnet export`, `mmnet.export.ship`, `mmnet bench` and the runtime (a `.pt` given to
+`mmnet.load`, exported on the fly) all start here. A new format is a branch of `export_model` (and a choice
+of `mmnet export --format`)."""
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +13,31 @@ from torch import nn
 
 from mmnet.export.onnx import export_onnx
 from mmnet.files import atomic_write
+from mmnet.models.variants import ONNX_MIN_SIZE, check_size
+from mmnet.training.checkpoint import load_model
 
 FORMATS = ("onnx", "tflite")
+
+
+@dataclass
+class Trained:
+    """A trained network, ready to export: the model (eval mode), its checkpoint state and the side S."""
+
+    model: nn.Module
+    state: dict
+    size: int
+
+    @classmethod
+    def load(cls, source: str | Path, size: int | None = None, use_ema: bool = True) -> Trained:
+        """A shipped model name, a checkpoint file or a train dir (its newest); `size` (default: the
+        checkpoint's) is the side the files will take."""
+        model, state = load_model(source, use_ema)
+        return cls(model, state, int(size or state["size"]))
+
+    def export(self, path: str | Path, fmt: str = "onnx", dynamic: bool = False,
+               calibration: np.ndarray | None = None) -> Path:
+        """`export_model` of this network at its side."""
+        return export_model(self.model, path, fmt, self.size, dynamic, calibration)
 
 
 def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", size: int = 256, dynamic: bool = False,
@@ -18,8 +45,7 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", size: in
     """Write `model` (eval mode) to `path` as `fmt`; `calibration` (N×3×S×S in [0, 1], see
     `mmnet.export.quantize.calibration_images`) makes an int8 ONNX file; `dynamic` leaves batch and sides
     free (ONNX only)."""
-    if size < 32 or size % 16:
-        raise ValueError(f"size must be a multiple of 16 of at least 32, got {size}")
+    check_size(size, ONNX_MIN_SIZE)
     if fmt == "tflite":
         if dynamic or calibration is not None:
             raise ValueError("TFLite export is fp32 with a fixed 1×S×S×3 input: drop --dynamic and --int8")

@@ -25,12 +25,10 @@ from pathlib import Path
 
 import torch
 
-from mmnet.evaluation.evaluate import model_from_checkpoint
 from mmnet.export.check import check_export, validation_split
-from mmnet.export.onnx import export_onnx
+from mmnet.export.formats import Trained
 from mmnet.files import atomic_write
-from mmnet.runtime.weights import CHECKPOINT_SUFFIXES, read_manifest, weights_dir
-from mmnet.training.checkpoint import latest_checkpoint, load_checkpoint
+from mmnet.training.checkpoint import resolve_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_KEYS = ("model_name", "model_kwargs", "size", "step")
@@ -50,8 +48,8 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
     manifest.json. Returns the manifest entry. The files are made and checked in a staging folder first and
     moved into place together with the manifest, so that the package is never half updated."""
     source = Path(checkpoint)
-    state = load_checkpoint(latest_checkpoint(source) if source.is_dir() else source)
-    model = model_from_checkpoint(state)
+    trained = Trained.load(source)
+    model, state = trained.model, trained.state
     slim = {**{key: state[key] for key in SHIPPED_KEYS}, "ema": None,
             "model": {k: v.contiguous() for k, v in model.state_dict().items()},
             "config": state.get("config")}
@@ -61,7 +59,7 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
     holdout = validation_split(dataset, state["size"]) if dataset else None
     with tempfile.TemporaryDirectory(dir=weights_dir, prefix=".ship-") as folder:
         staging = Path(folder)
-        onnx_path = export_onnx(model, staging / f"{name}.onnx", size=state["size"])
+        onnx_path = trained.export(staging / f"{name}.onnx")
         entry = {"onnx": onnx_path.name, "sha256": sha256(onnx_path), "checkpoint": pt_path.name,
                  "checkpoint_sha256": sha256(pt_path), "size": state["size"], "model": state["model_name"],
                  "model_kwargs": state["model_kwargs"], "step": state["step"],
@@ -112,25 +110,6 @@ def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration:
             print(f"{name}: int8 is outside the bounds (GAUSS_GRAD {100 * int8['gauss_grad_change']:+.2f}%, IoU "
                   f"{int8['iou_change']:+.4f}); LiteRT runs fp32 by default", flush=True)
     return entry
-
-
-def resolve_checkpoint(model: str | Path) -> Path:
-    """The checkpoint behind a shipped model name, a checkpoint file, or a train dir (its newest)."""
-    shipped = read_manifest()["models"]
-    if isinstance(model, str) and model in shipped:
-        return weights_dir() / shipped[model]["checkpoint"]
-    path = Path(model)
-    if path.is_dir():
-        newest = latest_checkpoint(path)
-        if newest is None:
-            raise FileNotFoundError(f"{path}: no checkpoint-*.pt in this train dir")
-        return newest
-    if path.is_file():
-        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-            raise ValueError(f"{path}: not a PyTorch checkpoint (.pt); export starts from the trained weights")
-        return path
-    known = ", ".join(sorted(shipped)) or "none shipped"
-    raise FileNotFoundError(f"{model}: neither a shipped model name (known: {known}) nor a checkpoint or train dir")
 
 
 def main() -> None:

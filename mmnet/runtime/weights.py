@@ -3,7 +3,8 @@
 Four kinds of model: a shipped name from `mmnet/weights/manifest.json` (its checksum checked; its ONNX
 file, and its LiteRT files by precision where it ships them: `shipped_tflite`), a path to an `.onnx` or a
 `.tflite` file, or a training checkpoint `.pt`, exported once to a cached ONNX file. Only the last imports
-torch (`pip install mmnet[train]`).
+torch (`pip install mmnet[train]`), in `_from_checkpoint`: the runtime's one door into the training world,
+`mmnet.export.formats.Trained`.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from mmnet.errors import MmnetError
-from mmnet.files import atomic_write
+from mmnet.models.variants import ONNX_MIN_SIZE, size_error
 
 MANIFEST = "manifest.json"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -48,8 +49,9 @@ def resolve(name_or_path: str | Path | None = None, size: int | None = None) -> 
     """(ONNX file, input side S) of a shipped model name (None: the default one), an `.onnx` path or a
     `.pt` checkpoint; a `.tflite` path is returned as it is. `size` is needed only for a dynamic-size ONNX
     file; it overrides a checkpoint's."""
-    if size is not None and (size < 32 or size % 16):
-        raise WeightsError(f"size must be a multiple of 16 of at least 32, got {size}")
+    error = size_error(size, ONNX_MIN_SIZE) if size is not None else None
+    if error:
+        raise WeightsError(error)
     manifest = read_manifest()
     if name_or_path is None:
         name_or_path = manifest.get("default")
@@ -184,18 +186,14 @@ def _from_checkpoint(path: Path, size: int | None) -> tuple[Path, int]:
     if size is None and len(cached) == 1:
         side, target = next(iter(cached.items()))
         return target, side
-    try:
-        from mmnet.evaluation.evaluate import model_from_checkpoint  # noqa: PLC0415  (imports torch)
-        from mmnet.export.onnx import export_onnx  # noqa: PLC0415
-        from mmnet.training.checkpoint import load_checkpoint  # noqa: PLC0415
+    try:  # the runtime's one import of the training world (torch): checkpoint -> model -> ONNX
+        from mmnet.export.formats import Trained  # noqa: PLC0415
     except ImportError as error:
         raise WeightsError(f"{path}: running a .pt checkpoint needs torch ({error}); install mmnet[train], "
                            f"or export it once with `mmnet export {path} -o model.onnx` and pass the .onnx") from None
-    state = load_checkpoint(path)
-    side = int(size or state["size"])
-    target = cache_dir() / f"{prefix}{side}.onnx"
+    trained = Trained.load(path, size)
+    target = cache_dir() / f"{prefix}{trained.size}.onnx"
     if not target.is_file():
         print(f"{path}: exporting to ONNX once (about 30 s), cached as {target}", file=sys.stderr)
-        atomic_write(target, lambda tmp: export_onnx(model_from_checkpoint(state), tmp, side, dynamic=True),
-                     suffix=".onnx")
-    return target, side
+        trained.export(target, dynamic=True)
+    return target, trained.size

@@ -1,4 +1,5 @@
-"""Checkpoints in a train dir: `checkpoint-<step>.pt`, written atomically, the last K kept."""
+"""Checkpoints: those of a train dir (`checkpoint-<step>.pt`, written atomically, the last K kept), and the
+one door from trained weights to a network (`load_model`: a shipped name, a checkpoint file or a train dir)."""
 from __future__ import annotations
 
 import re
@@ -7,9 +8,12 @@ import sys
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
+from mmnet.models.variants import ModelVariant
+from mmnet.runtime.weights import CHECKPOINT_SUFFIXES, read_manifest, weights_dir
 
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 FINISHED = "finished"  # marker file written when training reaches its last step
@@ -74,3 +78,36 @@ def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
         except CheckpointError as error:
             print(f"warning: {error}; using an older checkpoint", file=sys.stderr)
     return None
+
+
+def model_from_checkpoint(state: dict, use_ema: bool = True) -> nn.Module:
+    """Rebuild the network a checkpoint was trained as, with its (EMA, where kept) weights, in eval mode."""
+    model = ModelVariant.from_checkpoint(state).create()
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def resolve_checkpoint(model: str | Path) -> Path:
+    """The checkpoint behind a shipped model name, a checkpoint file, or a train dir (its newest)."""
+    shipped = read_manifest()["models"]
+    if isinstance(model, str) and model in shipped:
+        return weights_dir() / shipped[model]["checkpoint"]
+    path = Path(model)
+    if path.is_dir():
+        newest = latest_checkpoint(path)
+        if newest is None:
+            raise FileNotFoundError(f"{path}: no checkpoint-*.pt in this train dir")
+        return newest
+    if path.is_file():
+        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+            raise ValueError(f"{path}: not a PyTorch checkpoint (.pt); export starts from the trained weights")
+        return path
+    known = ", ".join(sorted(shipped)) or "none shipped"
+    raise FileNotFoundError(f"{model}: neither a shipped model name (known: {known}) nor a checkpoint or train dir")
+
+
+def load_model(source: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict]:
+    """(network in eval mode, checkpoint state) of a shipped model name, a checkpoint file or a train dir."""
+    state = load_checkpoint(resolve_checkpoint(source))
+    return model_from_checkpoint(state, use_ema), state

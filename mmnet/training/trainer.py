@@ -14,6 +14,7 @@ from torch import nn
 from mmnet.data.dataset import MattingDataset
 from mmnet.errors import ConfigError
 from mmnet.models import create
+from mmnet.models.variants import ModelVariant
 from mmnet.training.checkpoint import FINISHED, latest_checkpoint, load_checkpoint, load_newest, save_checkpoint
 from mmnet.training.loader import default_workers, make_loader, to_device, training_set
 from mmnet.training.log import TrainLog
@@ -29,11 +30,8 @@ class TrainConfig(TrainSettings):
     """Every knob of `mmnet train` (`TrainSettings`), with what the trainer derives from them."""
 
     def model_kwargs(self) -> dict:
-        kwargs = ({"width_multiplier": self.width_multiplier} if self.model == "mmnet"
-                  else {"depth_multiplier": self.depth_multiplier, "output_stride": self.output_stride})
-        if self.bn_momentum is not None:
-            kwargs["bn_momentum"] = self.bn_momentum
-        return kwargs
+        """The network's keyword arguments (`mmnet.models.variants`); refuses a size that is not a multiple of 16."""
+        return dict(ModelVariant.from_options(self.model, self.size, vars(self)).kwargs)
 
     def total_steps(self, n_images: int, world_size: int) -> int:
         if self.max_steps is not None:
