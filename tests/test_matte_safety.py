@@ -150,15 +150,22 @@ def test_watch_retries_a_photo_that_was_not_ready(model_path, photos, tmp_path):
     assert watcher.pending() == []
 
 
+def watch_a_bad_photo(model_path, tmp_path):
+    """A watched inbox holding one file that is no photo, after two polls."""
+    from mmnet.runtime.matte import watch_step
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "notes.jpg").write_bytes(b"this is no photo")
+    runner, watcher = watch_runner(model_path, inbox, tmp_path / "out")
+    watch_step(runner, watcher)
+    watch_step(runner, watcher)
+    return runner, watcher
+
+
 def test_watch_counts_a_stable_bad_photo_once(model_path, tmp_path):
     from mmnet.runtime.matte import watch_step
     from mmnet.runtime.sources import SETTLE_POLLS
-    inbox, out = tmp_path / "inbox", tmp_path / "out"
-    inbox.mkdir()
-    (inbox / "notes.jpg").write_bytes(b"this is no photo")
-    runner, watcher = watch_runner(model_path, inbox, out)
-    watch_step(runner, watcher)
-    watch_step(runner, watcher)  # handed out: fails to decode, but may still be being written
+    runner, watcher = watch_a_bad_photo(model_path, tmp_path)  # handed out: fails, may still be being written
     assert runner.tally.failures == []
     for _ in range(SETTLE_POLLS):
         watch_step(runner, watcher)
@@ -170,12 +177,7 @@ def test_watch_counts_a_stable_bad_photo_once(model_path, tmp_path):
 
 def test_watch_ending_before_a_failure_settles_counts_it(model_path, tmp_path):
     from mmnet.runtime.matte import watch_step
-    inbox, out = tmp_path / "inbox", tmp_path / "out"
-    inbox.mkdir()
-    (inbox / "notes.jpg").write_bytes(b"this is no photo")
-    runner, watcher = watch_runner(model_path, inbox, out)
-    watch_step(runner, watcher)
-    watch_step(runner, watcher)
+    runner, watcher = watch_a_bad_photo(model_path, tmp_path)
     assert runner.tally.failures == [] and len(watcher.pending()) == 1  # unchanged at the end: a failure
 
 

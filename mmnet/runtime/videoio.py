@@ -66,7 +66,6 @@ AUDIO_RATES = {"libopus": 48000}  # encoders that take only some sample rates
 
 class VideoError(MmnetError, ValueError):
     """A video that cannot be read or written; the message is "{path}: {problem}"."""
-
     def __init__(self, path: str | Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
         self.path, self.problem = str(path), problem

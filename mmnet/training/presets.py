@@ -24,6 +24,7 @@ _STRETCH = {"composite": 0.6, "composite_stretch": 0.5, "composite_occlude": 0.4
 
 # Everyday photos: 70 % composites, half of them scenes; fewer occluders (a scene's small people would vanish).
 _SCENES = {**_STRETCH, "composite": 0.7, "composite_scene": 0.5, "composite_occlude": 0.3}
+_GPU = {"batch_size": 256, "checkpoint_every": 500, "log_every": 25}  # one GPU (the gpu_scenes_* presets)
 
 PRESETS: dict[str, dict] = {  # TrainSettings fields and their values
     "portrait_128": {**_PORTRAIT, "size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 2200},
@@ -82,27 +83,24 @@ PRESETS: dict[str, dict] = {  # TrainSettings fields and their values
     "scenes_128_freeze_bn": {**_PORTRAIT, **_SCENES, "size": 128, "learning_rate": 1e-4, "warmup_steps": 20,
                              "max_steps": 200, "ema_decay": 0.998, "freeze_bn": True},
     # The same chain on one CUDA GPU (scripts/train_gpu.sh, from a `mmnet pack` folder): the scenes_* recipe and
-    # data options, batch 256 (8× the CPU's), Adam's learning rates ×2.8 (√8), warm-ups in proportion. Budget,
-    # not yet run on a GPU: ≤ 9 minutes on one H200-class GPU if the data loading (16 cores, 15 workers) keeps up
-    # at 3,000 images/s: 4,300 steps × 256 = 1.1 M images ≈ 6.1 min, plus ≈ 1.5 min of start-up (5 processes,
-    # opening the sets, the foreground colours at 128² and 256² computed once). One sample cost 3.8 ms at 128²
-    # and 11.7 ms at 256² on one core of our 2-core EPYC VM (busy): 15 such cores give ≈ 4,000 images/s at 128²
-    # but only ≈ 1,300 at 256², which would make it ≈ 8.5 min. ~8.5× the CPU chain's images: the 128² stages keep
-    # the CPU's step counts, the 256² stage gets 1.3× its steps.
-    "gpu_scenes_128": {**_PORTRAIT, **_SCENES, "size": 128, "batch_size": 256, "learning_rate": 1.4e-3,
-                       "warmup_steps": 100, "max_steps": 2400, "checkpoint_every": 500, "log_every": 25},
-    "gpu_scenes_256": {**_PORTRAIT, **_SCENES, "size": 256, "batch_size": 256, "learning_rate": 8.5e-4,
-                       "warmup_steps": 60, "max_steps": 800, "ema_decay": 0.998, "checkpoint_every": 500,
-                       "log_every": 25},
-    "gpu_scenes_256_freeze_bn": {**_PORTRAIT, **_SCENES, "size": 256, "batch_size": 256, "learning_rate": 2.8e-4,
-                                 "warmup_steps": 20, "max_steps": 300, "ema_decay": 0.998, "freeze_bn": True,
-                                 "checkpoint_every": 500, "log_every": 25},
-    "gpu_scenes_128_from_256": {**_PORTRAIT, **_SCENES, "size": 128, "batch_size": 256, "learning_rate": 5.7e-4,
-                                "warmup_steps": 40, "max_steps": 600, "ema_decay": 0.998, "checkpoint_every": 500,
-                                "log_every": 25},
-    "gpu_scenes_128_freeze_bn": {**_PORTRAIT, **_SCENES, "size": 128, "batch_size": 256, "learning_rate": 2.8e-4,
-                                 "warmup_steps": 20, "max_steps": 200, "ema_decay": 0.998, "freeze_bn": True,
-                                 "checkpoint_every": 500, "log_every": 25},
+    # data options, batch 256 (8× the CPU's), Adam's learning rates ×2.8 (√8), warm-ups in proportion. Not yet
+    # trained on a GPU (the one try hung in its data workers, since fixed). Budget: ≤ 9 minutes on one H200-class
+    # GPU if the data loading (16 cores, 15 workers) keeps up at 3,000 images/s: 4,300 steps × 256 = 1.1 M images
+    # ≈ 6.1 min, plus ≈ 1.5 min of start-up (5 processes, opening the sets, the foreground colours at 128² and
+    # 256² computed once). One sample cost 3.8 ms at 128² and 11.7 ms at 256² on one core of our 2-core EPYC VM
+    # (busy): 15 such cores give ≈ 4,000 images/s at 128² but only ≈ 1,300 at 256², which would make it
+    # ≈ 8.5 min. ~8.5× the CPU chain's images: the 128² stages keep the CPU's step counts, the 256² stage gets
+    # 1.3× its steps.
+    "gpu_scenes_128": {**_PORTRAIT, **_SCENES, **_GPU, "size": 128, "learning_rate": 1.4e-3, "warmup_steps": 100,
+                       "max_steps": 2400},
+    "gpu_scenes_256": {**_PORTRAIT, **_SCENES, **_GPU, "size": 256, "learning_rate": 8.5e-4, "warmup_steps": 60,
+                       "max_steps": 800, "ema_decay": 0.998},
+    "gpu_scenes_256_freeze_bn": {**_PORTRAIT, **_SCENES, **_GPU, "size": 256, "learning_rate": 2.8e-4,
+                                 "warmup_steps": 20, "max_steps": 300, "ema_decay": 0.998, "freeze_bn": True},
+    "gpu_scenes_128_from_256": {**_PORTRAIT, **_SCENES, **_GPU, "size": 128, "learning_rate": 5.7e-4,
+                                "warmup_steps": 40, "max_steps": 600, "ema_decay": 0.998},
+    "gpu_scenes_128_freeze_bn": {**_PORTRAIT, **_SCENES, **_GPU, "size": 128, "learning_rate": 2.8e-4,
+                                 "warmup_steps": 20, "max_steps": 200, "ema_decay": 0.998, "freeze_bn": True},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "loss": LossWeights(aux=0.0)},
