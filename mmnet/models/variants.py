@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mmnet.errors import ConfigError
+
 STRIDE = 16  # every model's output stride: an input side must be a multiple of it
 ONNX_MIN_SIZE = 2 * STRIDE  # the least side a dynamic ONNX file takes (`mmnet.export.onnx`): exports and the runtime
 
@@ -31,10 +33,10 @@ def size_error(size: int, minimum: int = STRIDE) -> str | None:
 
 
 def check_size(size: int, minimum: int = STRIDE) -> int:
-    """`size` where it is a network input side (see `size_error`), else a ValueError that names it."""
+    """`size` where it is a network input side (see `size_error`), else a ConfigError that names it."""
     error = size_error(size, minimum)
     if error:
-        raise ValueError(error)
+        raise ConfigError(error)
     return size
 
 
@@ -62,7 +64,7 @@ def architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(ARCHITECTURES))}") from None
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(ARCHITECTURES))}") from None
 
 
 @dataclass(frozen=True)
