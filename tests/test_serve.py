@@ -223,15 +223,18 @@ def test_page_mattes_the_camera_live(page_server: str, tmp_path: Path) -> None:
         assert 0.03 < stats["alphaMean"] < 0.97  # a person and a background: neither empty nor everything
         assert "fps" in page.inner_text("#hud")
 
-        # a photo as the source: the page's matte agrees with the Python runtime's on it (the browser
-        # squashes the photo to S×S with its own resampling, so up to a small difference)
-        page.set_input_files("#clip", str(EXAMPLE))
-        page.wait_for_function("() => window.mmnetStats.width === 512", timeout=60_000)
+        # a photo as the source: the page's matte agrees with the Python runtime's on the same ONNX file. The
+        # photo is already S×S, so that neither side resamples it (the browser's resampling differs from
+        # OpenCV's: on the 512² example the two mattes' means differed by 0.035)
+        photo = tmp_path / "astronaut-128.png"
+        cv2.imwrite(str(photo), cv2.resize(cv2.imread(str(EXAMPLE)), (128, 128), interpolation=cv2.INTER_AREA))
+        page.set_input_files("#clip", str(photo))
+        page.wait_for_function("() => window.mmnetStats.width === 128", timeout=60_000)
         frames = page.evaluate("() => window.mmnetStats.frames")
         page.wait_for_function(f"() => window.mmnetStats.frames >= {frames + 2}", timeout=60_000)
-        model = mmnet.load(MODEL)
-        network_alpha = model.infer(model.network_input(read_image(EXAMPLE))[None])[0]
-        assert abs(page.evaluate("() => window.mmnetStats.alphaMean") - network_alpha.mean()) < 0.03
+        model = mmnet.load(MODEL, backend="onnxruntime")
+        network_alpha = model.infer(model.network_input(read_image(photo))[None])[0]
+        assert abs(page.evaluate("() => window.mmnetStats.alphaMean") - network_alpha.mean()) < 0.01
 
         # a green background: the canvas turns green where the matte is background
         page.select_option("#background", "colour")
