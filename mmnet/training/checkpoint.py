@@ -101,7 +101,7 @@ def resolve_checkpoint(model: str | Path) -> Path:
         return newest
     if path.is_file():
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-            raise ValueError(f"{path}: not a PyTorch checkpoint (.pt); export starts from the trained weights")
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (.pt); export starts from the trained weights")
         return path
     known = ", ".join(sorted(shipped)) or "none shipped"
     raise FileNotFoundError(f"{model}: neither a shipped model name (known: {known}) nor a checkpoint or train dir")

@@ -15,7 +15,8 @@ from mmnet.data.dataset import MattingDataset
 from mmnet.errors import ConfigError
 from mmnet.models import create
 from mmnet.models.variants import ModelVariant
-from mmnet.training.checkpoint import FINISHED, latest_checkpoint, load_checkpoint, load_newest, save_checkpoint
+from mmnet.training.checkpoint import (FINISHED, load_checkpoint, load_newest, resolve_checkpoint,
+                                     save_checkpoint)
 from mmnet.training.loader import default_workers, make_loader, to_device, training_set
 from mmnet.training.log import TrainLog
 from mmnet.training.losses import MattingLoss, weight_decay_groups
@@ -173,8 +174,7 @@ def _restore(run: _Run, train_dir: Path) -> None:
     config, model = run.config, run.model
     resumed = load_newest(train_dir)  # (path, state), a damaged newest checkpoint named and passed over
     if resumed is None and config.init_from:
-        source = Path(config.init_from)
-        initial = load_checkpoint(latest_checkpoint(source) or source if source.is_dir() else source)
+        initial = load_checkpoint(resolve_checkpoint(config.init_from))  # a shipped name, a .pt or a train dir
         model.load_state_dict(initial["ema"] if initial.get("ema") is not None else initial["model"])
         if run.ema is not None:
             run.ema.module.load_state_dict(model.state_dict())
