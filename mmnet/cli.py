@@ -250,8 +250,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from mmnet.cli_models import add_export, add_info  # info and export: the verbs that build a model
-    for add in (_add_train, _add_evaluate, add_info, add_export, _add_plot, _add_synthetic, add_pack,
+    from mmnet.cli_models import add_average, add_export, add_info  # the verbs that build a model
+    for add in (_add_train, _add_evaluate, add_info, add_export, add_average, _add_plot, _add_synthetic, add_pack,
                 add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench):
         add(sub)
     return parser, sub.choices

@@ -1,4 +1,5 @@
-"""`mmnet info` and `mmnet export`: the verbs that build a network from a variant or from trained weights."""
+"""`mmnet info`, `mmnet export` and `mmnet average`: the verbs that build a network from a variant or from
+trained weights."""
 from __future__ import annotations
 
 import argparse
@@ -73,3 +74,27 @@ def _export(args: argparse.Namespace) -> None:
         if args.dataset_path:
             dataset = validation_split(args.dataset_path, trained.size, args.dataset_split_name, args.val_holdout)
         print(check_export(trained.model, out, trained.size, dataset))
+
+
+def add_average(sub) -> None:
+    p = sub.add_parser("average", help="average the weights of fine-tunes of one model into one checkpoint "
+                       "(a model soup)")
+    p.add_argument("models", nargs="+", help="shipped model names, checkpoint .pt files or train dirs (their "
+                   "newest), all of one variant")
+    p.add_argument("-o", "--output", required=True, help="the averaged checkpoint (.pt)")
+    p.add_argument("--weights", type=float, nargs="+", help="one per model (default: equal)")
+    p.set_defaults(handler=_average)
+
+
+def _average(args: argparse.Namespace) -> None:
+    import torch
+
+    from mmnet.files import atomic_write
+    from mmnet.training.average import average_checkpoints
+    try:
+        state = average_checkpoints(args.models, args.weights)
+    except (OSError, ValueError) as error:  # each names the file or the mismatch
+        raise SystemExit(f"mmnet average: {error}") from None
+    atomic_write(args.output, lambda tmp: torch.save(state, tmp))
+    parts = ", ".join(f"{part['source']} × {part['weight']:.3g}" for part in state["averaged_from"])
+    print(f"wrote {args.output}: {parts}")

@@ -52,7 +52,7 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
     model, state = trained.model, trained.state
     slim = {**{key: state[key] for key in SHIPPED_KEYS}, "ema": None,
             "model": {k: v.contiguous() for k, v in model.state_dict().items()},
-            "config": state.get("config")}
+            "config": state.get("config"), **provenance(state)}
     pt_path = weights_dir / f"{name}.pt"
     if pt_path.resolve() != source.resolve():
         atomic_write(pt_path, lambda tmp: torch.save(slim, tmp))
@@ -63,6 +63,7 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
         entry = {"onnx": onnx_path.name, "sha256": sha256(onnx_path), "checkpoint": pt_path.name,
                  "checkpoint_sha256": sha256(pt_path), "size": state["size"], "model": state["model_name"],
                  "model_kwargs": state["model_kwargs"], "step": state["step"],
+                 **provenance(state),
                  "onnx_check": checked(model, onnx_path, state["size"], holdout)}
         if tflite:
             entry["tflite"] = ship_tflite(model, name, state["size"], staging, dataset, calibration, holdout)
@@ -78,6 +79,11 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
         manifest["default"] = name
     atomic_write(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
     return entry
+
+
+def provenance(state: dict) -> dict:
+    """What a checkpoint says of where it came from beyond training: the sources of an averaged one."""
+    return {"averaged_from": state["averaged_from"]} if "averaged_from" in state else {}
 
 
 def checked(model, path: Path, size: int, holdout) -> dict:
