@@ -153,3 +153,23 @@ def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_pa
     assert frozen_128["freeze_bn"] and frozen_128["init_from"] == str(out / stages[2])
     assert frozen_256["freeze_bn"] and frozen_256["batch_size"] == 2 and frozen_256["init_from"] == str(out / stages[1])
     assert result.stdout.count("done after") == 3
+
+
+def test_train_gpu_remote_trains_from_a_carried_tarball_and_collects_the_checkpoints(packed, tmp_path, monkeypatch):
+    """scripts/train_gpu_remote.sh, shrunk: the pack as one .tgz, no wheels; each stage's last checkpoint,
+    the logs and train.log land in OUT."""
+    import tarfile
+    carry, out = tmp_path / "carry", tmp_path / "out"
+    (carry / "whl").mkdir(parents=True), out.mkdir()
+    with tarfile.open(carry / "pack.tgz", "w:gz") as tar:
+        tar.add(packed, arcname="pack")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OUT", str(out)), monkeypatch.setenv("RUN", str(tmp_path / "run"))
+    result = run_script("train_gpu_remote.sh", str(carry), "300", "--", "--max-steps", "1", "--batch-size", "2",
+                        "--size", "32", "--device", "cpu", "--num-workers", "0", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in out.glob("*.pt")) == [
+        "a1-00000001.pt", "a2-00000001.pt", "b1-00000001.pt", "b2-00000001.pt", "c1-00000001.pt"]
+    assert "train_gpu.sh exit 0" in (out / "train.log").read_text()
+    with tarfile.open(out / "logs.tgz") as tar:
+        assert "a/2-gpu_scenes_256/log.csv" in tar.getnames()

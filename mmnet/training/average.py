@@ -19,7 +19,8 @@ from mmnet.training.checkpoint import load_checkpoint, resolve_checkpoint
 def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] | None = None) -> dict:
     """A checkpoint whose weights are the mean of those of `sources` (shipped names, checkpoint files or train
     dirs; their EMA weights where kept), weighted by `weights` (default: equal; normalised to sum to 1).
-    The result records where it came from in "averaged_from" (source, sha256, step, weight)."""
+    Its "step" is the largest of theirs; "averaged_from" records each source (as given, its sha256, step and
+    weight)."""
     if len(sources) < 2:
         raise ConfigError("averaging needs at least two checkpoints")
     weights = [1.0] * len(sources) if weights is None else [float(w) for w in weights]
