@@ -44,7 +44,7 @@ def test_train_and_evaluate_commands_run_on_the_synthetic_dataset(tmp_path):
     commands = readme_commands("Train and evaluate")
     names = [command.split()[1] for command in commands]
     assert names.index("synthetic") >= 0 and {"train", "evaluate", "plot", "info", "export"} <= set(names)
-    places = {"DATASET": str(tmp_path / "data"), "RUN": str(tmp_path / "run"),
+    places = {"DATASET": str(tmp_path / "data"), "RUN": str(tmp_path / "run"), "OTHER_RUN": str(tmp_path / "run"),
               "PHOTOS": str(tmp_path / "data" / "test" / "image"), "IMAGES": str(tmp_path / "few" / "image"),
               "MASKS": str(tmp_path / "few" / "mask"), "OUT": str(tmp_path / "alpha")}
     synthetic = next(c for c in commands if c.startswith("mmnet synthetic"))
@@ -61,6 +61,7 @@ def test_train_and_evaluate_commands_run_on_the_synthetic_dataset(tmp_path):
         assert "Traceback" not in result.stderr, command
     assert (tmp_path / "run" / "eval" / "test" / "scores.tsv").is_file()
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "run" / "training.png").is_file()
+    assert (tmp_path / "soup.pt").is_file()
 
 
 def test_matte_photo_commands_run(tmp_path):
