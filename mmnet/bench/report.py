@@ -179,7 +179,7 @@ def markdown(results: dict) -> str:
              f"Variants (**bold**: trained, shipped; the others have random weights: speed only). Floor: the MACs "
              f"at the machine's rate in a {results['floor']['gemm_side']}² GEMM in PyTorch ({peaks(results)}); "
              f"× floor: with {figure['threads']} threads, the latency over the floor in its precision, of "
-             f"{ENGINE_TITLES[figure['engine']]} (what `mmnet.load` runs by default here; the figure's latency) and "
+             f"{ENGINE_TITLES[figure['engine']]} (what `mmnet.load` runs an `.onnx` model in by default here; the figure's latency) and "
              f"of {ENGINE_TITLES[figure['int8_engine']]}. GAUSS_GRAD ×1e-3 (fp32: ONNX Runtime; bf16: OpenVINO; "
              f"int8: {ENGINE_TITLES[figure['int8_engine']]}) and MAD at the photo's "
              f"resolution (the paper's protocol), person IoU at alpha > 0.5, on the EG1800 validation hold-out"
