@@ -10,16 +10,17 @@ set -uo pipefail
 usage="usage: OUT=DIR $0 CARRY LIMIT [-- flags...]"
 carry=${1:?$usage} limit=${2:?$usage}; shift 2
 out=${OUT:?$usage}; run=${RUN:-/tmp/run}
+root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$run/.tools  # the wheels installed and an `mmnet` command that runs this checkout
 shopt -s nullglob; wheels=("$carry"/whl/*.whl); shopt -u nullglob
 [ ${#wheels[@]} -eq 0 ] || python3 -m pip install -q --no-index --no-deps --no-compile --target "$tools" "${wheels[@]}"
-export PYTHONPATH=$tools:$PWD PYTHONUNBUFFERED=1 PATH=$tools/bin:$PATH
+export PYTHONPATH=$tools:$root PYTHONUNBUFFERED=1 PATH=$tools/bin:$PATH
 mkdir -p "$tools/bin" && printf '#!/bin/sh\nexec python3 -m mmnet.cli "$@"\n' >"$tools/bin/mmnet" && chmod +x "$tools/bin/mmnet"
 [ -d "$carry/pack" ] || tar xzf "$carry/pack.tgz" -C "$carry"
 {
   date; nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
   python3 -c 'import torch, cv2, numpy; print(torch.__version__, torch.cuda.is_available(), cv2.__version__, numpy.__version__)'
-  timeout "$limit" "$(dirname "$0")/train_gpu.sh" "$carry/pack" "$run" "$@"
+  timeout "$limit" "$root/scripts/train_gpu.sh" "$carry/pack" "$run" "$@"
   echo "train_gpu.sh exit $?"; date
 } 2>&1 | tee "$out/train.log"
 for stage in "$run"/*/*-gpu_scenes_*; do

@@ -53,7 +53,7 @@ def test_averaging_a_checkpoint_with_itself_gives_the_same_network(tmp_path):
         assert torch.allclose(soup(x)[0], original(x)[0], atol=1e-6)
 
 
-def test_mismatched_or_malformed_requests_are_refused(tmp_path, capsys):
+def test_mismatched_or_malformed_requests_are_refused(tmp_path):
     a, wide = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "wide.pt", 2, 100, width=1.0)
     with pytest.raises(ConfigError, match=f"{wide}: .* cannot be averaged with {a}"):
         average_checkpoints([a, wide])
