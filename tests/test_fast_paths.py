@@ -51,7 +51,7 @@ def portrait() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("side, height, width, radius", [(64, 150, 110, 1), (48, 37, 53, 1), (40, 1000, 20, 1),
-                                                         (256, 301, 199, 1), (200, 250, 260, 3)])
+                                                         (256, 301, 199, 1), (200, 250, 260, 3), (400, 450, 390, 1)])
 def test_guided_upsampling_in_bands_is_the_plain_filter(side, height, width, radius, parallel):
     rng = np.random.default_rng(side)
     photo = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 1.5)
