@@ -17,7 +17,6 @@ GAUSS_GRAD is within 2 % of PyTorch's and its IoU within 0.003, else fp32 is.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import tempfile
@@ -28,6 +27,7 @@ import torch
 from mmnet.export.check import check_export, validation_split
 from mmnet.export.formats import Trained
 from mmnet.files import atomic_write
+from mmnet.runtime.weights import sha256_of
 from mmnet.training.checkpoint import resolve_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -35,10 +35,6 @@ SHIPPED_KEYS = ("model_name", "model_kwargs", "size", "step")
 CALIBRATION_IMAGES = 64
 INT8_GAUSS_GRAD_BOUND = 0.02  # int8 is the default where GAUSS_GRAD is at most 2 % above PyTorch's
 INT8_IOU_BOUND = 0.003  # and IoU at most 0.003 below
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_dir: Path = WEIGHTS,
@@ -60,8 +56,8 @@ def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_
     with tempfile.TemporaryDirectory(dir=weights_dir, prefix=".ship-") as folder:
         staging = Path(folder)
         onnx_path = trained.export(staging / f"{name}.onnx")
-        entry = {"onnx": onnx_path.name, "sha256": sha256(onnx_path), "checkpoint": pt_path.name,
-                 "checkpoint_sha256": sha256(pt_path), "size": state["size"], "model": state["model_name"],
+        entry = {"onnx": onnx_path.name, "sha256": sha256_of(onnx_path), "checkpoint": pt_path.name,
+                 "checkpoint_sha256": sha256_of(pt_path), "size": state["size"], "model": state["model_name"],
                  "model_kwargs": state["model_kwargs"], "step": state["step"],
                  **provenance(state),
                  "onnx_check": checked(model, onnx_path, state["size"], holdout)}
@@ -106,7 +102,7 @@ def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration:
         files["int8"] = export_tflite(model, folder / f"{name}.int8.tflite", size, calibration=photos)
     entry: dict = {"default": "fp32"}
     for precision, path in files.items():
-        entry[precision] = {"file": path.name, "sha256": sha256(path), "check": checked(model, path, size, holdout)}
+        entry[precision] = {"file": path.name, "sha256": sha256_of(path), "check": checked(model, path, size, holdout)}
     if "int8" in files:
         entry["int8"]["calibration_images"] = calibration
         int8 = entry["int8"]["check"]["holdout"]

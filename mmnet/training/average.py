@@ -5,7 +5,6 @@ only memorised. Batch-norm running statistics are averaged like the weights; int
 counters) come from the first checkpoint."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import torch
 
 from mmnet.errors import ConfigError
 from mmnet.models.variants import ModelVariant
-from mmnet.training.checkpoint import load_checkpoint, resolve_checkpoint
+from mmnet.runtime.weights import sha256_of
+from mmnet.training.checkpoint import load_checkpoint, resolve_checkpoint, trained_weights
 
 
 def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] | None = None) -> dict:
@@ -35,7 +35,7 @@ def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] 
     for path, variant in zip(paths[1:], variants[1:]):
         if variant != variants[0]:
             raise ConfigError(f"{path}: {variant} cannot be averaged with {paths[0]}: {variants[0]}")
-    tensors = [state["ema"] if state.get("ema") is not None else state["model"] for state in states]
+    tensors = [trained_weights(state) for state in states]
     averaged = {}
     for key, first in tensors[0].items():
         if first.is_floating_point():
@@ -46,6 +46,6 @@ def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] 
     return {"model_name": states[0]["model_name"], "model_kwargs": states[0]["model_kwargs"],
             "size": states[0]["size"], "step": max(state["step"] for state in states),
             "model": averaged, "ema": None, "config": states[0].get("config"),
-            "averaged_from": [{"source": str(source), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "averaged_from": [{"source": str(source), "sha256": sha256_of(path),
                                "step": state["step"], "weight": weight}
                               for source, path, state, weight in zip(sources, paths, states, weights)]}

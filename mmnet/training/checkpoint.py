@@ -80,11 +80,15 @@ def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
     return None
 
 
+def trained_weights(state: dict, use_ema: bool = True) -> dict:
+    """A checkpoint's state dict: its EMA weights where kept (and `use_ema`), else the trained ones."""
+    return state["ema"] if use_ema and state.get("ema") is not None else state["model"]
+
+
 def model_from_checkpoint(state: dict, use_ema: bool = True) -> nn.Module:
     """Rebuild the network a checkpoint was trained as, with its (EMA, where kept) weights, in eval mode."""
     model = ModelVariant.from_checkpoint(state).create()
-    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
-    model.load_state_dict(weights)
+    model.load_state_dict(trained_weights(state, use_ema))
     return model.eval()
 
 

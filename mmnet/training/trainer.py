@@ -16,7 +16,7 @@ from mmnet.errors import ConfigError
 from mmnet.models import create
 from mmnet.models.variants import ModelVariant
 from mmnet.training.checkpoint import (FINISHED, load_checkpoint, load_newest, resolve_checkpoint,
-                                     save_checkpoint)
+                                     save_checkpoint, trained_weights)
 from mmnet.training.loader import default_workers, make_loader, to_device, training_set
 from mmnet.training.log import TrainLog
 from mmnet.training.losses import MattingLoss, weight_decay_groups
@@ -175,7 +175,7 @@ def _restore(run: _Run, train_dir: Path) -> None:
     resumed = load_newest(train_dir)  # (path, state), a damaged newest checkpoint named and passed over
     if resumed is None and config.init_from:
         initial = load_checkpoint(resolve_checkpoint(config.init_from))  # a shipped name, a .pt or a train dir
-        model.load_state_dict(initial["ema"] if initial.get("ema") is not None else initial["model"])
+        model.load_state_dict(trained_weights(initial))
         if run.ema is not None:
             run.ema.module.load_state_dict(model.state_dict())
         if run.is_main:
