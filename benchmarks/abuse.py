@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
-import os
 import struct
 import subprocess
 import sys

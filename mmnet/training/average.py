@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from mmnet.errors import ConfigError
 from mmnet.models.variants import ModelVariant
 from mmnet.runtime.weights import sha256_of
