@@ -14,9 +14,10 @@ from mmnet.runtime import compose, foreground, refine
 
 def plain_guided_upsample(alpha: np.ndarray, small: np.ndarray, photo: np.ndarray, radius: int = 1,
                           eps: float = 1e-5) -> np.ndarray:
-    """The colour guided filter on whole images in float64, with an explicit 3×3 solve per pixel."""
+    """The colour guided filter on whole images in float64, with an explicit 3×3 solve per pixel; `small`:
+    the uint8 guide."""
     box = lambda x: cv2.boxFilter(x, -1, (2 * radius + 1,) * 2, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    guide, p = small.astype(np.float64), alpha.astype(np.float64)
+    guide, p = small.astype(np.float64) / 255, alpha.astype(np.float64)
     mean_i, mean_p = box(guide), box(p)
     covariance = box(guide * p[..., None]) - mean_i * mean_p[..., None]
     sigma = box(np.einsum("...i,...j->...ij", guide, guide).reshape(*p.shape, 9)).reshape(*p.shape, 3, 3)
@@ -55,7 +56,7 @@ def portrait() -> tuple[np.ndarray, np.ndarray]:
 def test_guided_upsampling_in_bands_is_the_plain_filter(side, height, width, radius, parallel):
     rng = np.random.default_rng(side)
     photo = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 1.5)
-    small = resize_align_corners(photo, side).astype(np.float32) / 255
+    small = resize_align_corners(photo, side)
     alpha = cv2.GaussianBlur(rng.random((side, side), dtype=np.float32), (0, 0), 2)
     np.testing.assert_allclose(refine.guided_upsample(alpha, small, photo, radius=radius, parallel=parallel),
                                plain_guided_upsample(alpha, small, photo, radius=radius), atol=1e-4)

@@ -125,6 +125,16 @@ def test_predict_batch_equals_predict(matting, photo):
     assert matting.predict_batch([]) == []
 
 
+def test_the_network_takes_the_training_preprocessing(matting, photo):
+    """Every backend is fed uint8 pixels; ONNX Runtime's are the float input of training, exactly."""
+    pixels = matting.network_input(photo)
+    assert pixels.dtype == np.uint8 and pixels.shape == (SIZE, SIZE, 3)
+    reference = matting.backend.run(prepare_eval(photo, SIZE)[None])[:, 0]
+    np.testing.assert_array_equal(matting.infer(pixels[None]), reference)
+    with pytest.raises(ValueError, match="uint8"):
+        matting.network_input(photo.astype(np.float32))
+
+
 def test_bad_inputs_are_named(matting, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a photo")
@@ -183,7 +193,7 @@ def test_guided_upsampling_follows_the_photo():
     truth = matte.astype(np.float32) / 255
     image = (truth[..., None] * [200, 120, 90] + (1 - truth[..., None]) * [30, 60, 160]).round().astype(np.uint8)
     small_matte = resize_align_corners(truth, 48)
-    small_photo = resize_align_corners(image, 48).astype(np.float32) / 255
+    small_photo = resize_align_corners(image, 48)
     plain = refine.upsample(small_matte, 320, 240)
     guided = refine.guided_upsample(small_matte, small_photo, image, radius=1, eps=1e-5)
     assert guided.shape == plain.shape == truth.shape and guided.dtype == np.float32

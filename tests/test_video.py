@@ -218,7 +218,7 @@ def test_image_matting_does_not_import_pyav():
 
 def test_smoothing_calms_a_still_picture_and_follows_a_move():
     rng = np.random.default_rng(0)
-    picture = np.zeros((3, 32, 32), np.float32)
+    picture = np.zeros((32, 32, 3), np.uint8)
     truth = np.zeros((32, 32), np.float32)
     truth[:, :16] = 1
     smoother, raw, smoothed = Smoother(0.8), [], []
@@ -230,7 +230,7 @@ def test_smoothing_calms_a_still_picture_and_follows_a_move():
     flicker = [np.abs(np.diff(np.stack(x), axis=0)).mean() for x in (raw, smoothed)]
     assert flicker[1] < 0.5 * flicker[0]
     moved_picture, moved = picture.copy(), np.zeros_like(truth)
-    moved_picture[:, :, :24] = 1  # the person steps right: picture and alpha change together
+    moved_picture[:, :24] = 255  # the person steps right: picture and alpha change together
     moved[:, :24] = 1
     np.testing.assert_allclose(smoother(moved, moved_picture)[:, 18:24], 1.0)  # no ghost of the old edge
     assert Smoother(0.0)(raw[0], picture) is raw[0]

@@ -2,10 +2,11 @@
 one small interface.
 
 A backend is opened with `open_backend(path, name, threads)` and has `run(batch) -> alpha` (float32
-N×3×H×W in [0, 1] -> the graph's float32 N×1×H×W "alpha"), `get_inputs()`/`get_outputs()` (ports with
-`name` and `shape`, as ONNX Runtime's sessions have them, None or a string for a free dimension), `name`
-and `session` (the runtime's own object). LiteRT also has `run_pixels` (uint8 N×S×S×3 RGB, fed to an int8
-model as it is). ONNX Runtime is always installed; LiteRT (`ai-edge-litert`, with XNNPACK) and OpenVINO are
+N×3×H×W in [0, 1] -> the graph's float32 N×1×H×W "alpha"), `run_pixels(pixels) -> alpha` (the same from
+uint8 N×H×W×3 RGB, what `mmnet.load` feeds: LiteRT gives them to an int8 model as they are, the others
+convert them with `pixels_to_batch`), `get_inputs()`/`get_outputs()` (ports with `name` and `shape`, as ONNX
+Runtime's sessions have them, None or a string for a free dimension), `name` and `session` (the runtime's
+own object). ONNX Runtime is always installed; LiteRT (`ai-edge-litert`, with XNNPACK) and OpenVINO are
 optional. `default_backend()` picks LiteRT where it is installed and the model ships a `.tflite` file (1.5×
 ONNX Runtime's fp32 speed for mmnet-1.0-256 in fp32, more in int8, as `mmnet bench` measures), else ONNX
 Runtime. OpenVINO is faster than ONNX Runtime on CPUs that compute in bf16 but is
@@ -49,6 +50,8 @@ class Backend(Protocol):
     path: Path
 
     def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def run_pixels(self, pixels: np.ndarray) -> np.ndarray: ...
 
     def get_inputs(self) -> list[Port]: ...
 
@@ -139,6 +142,14 @@ def _last_line(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
+def pixels_to_batch(pixels: np.ndarray) -> np.ndarray:
+    """uint8 N×H×W×3 RGB -> float32 N×3×H×W in [0, 1], as `mmnet.data.augment.prepare_eval` makes them."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[3] != 3:
+        raise ValueError(f"expected uint8 N×H×W×3 pixels, got {pixels.dtype} {pixels.shape}")
+    return pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255
+
+
 # ------------------------------------------------------------------------------------------ backends
 
 class OnnxRuntimeBackend:
@@ -184,6 +195,9 @@ class OnnxRuntimeBackend:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(batch, np.float32)})[0]
+
+    def run_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        return self.run(pixels_to_batch(pixels))
 
 
 class OpenVinoBackend:
@@ -255,3 +269,6 @@ class OpenVinoBackend:
         request = self._request(batch.shape)
         request.infer({0: batch})
         return request.get_tensor(OUTPUT).data.copy()
+
+    def run_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        return self.run(pixels_to_batch(pixels))

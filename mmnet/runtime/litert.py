@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.runtime.backends import BackendError, Port, _last_line
+from mmnet.runtime.backends import BackendError, Port, _last_line, pixels_to_batch
 
 PIXEL_SCALE, PIXEL_ZERO = 1 / 255, -128  # an int8 input that is exactly the uint8 pixel minus 128
 
@@ -80,6 +80,6 @@ class LiteRtBackend:
         if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1:] != (self.size, self.size, 3):
             raise ValueError(f"expected uint8 N×{self.size}×{self.size}×3 pixels, got {pixels.dtype} {pixels.shape}")
         if not self._pixels_as_is:
-            return self.run(pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255)
+            return self.run(pixels_to_batch(pixels))
         signed = np.bitwise_xor(pixels, np.uint8(128)).view(np.int8)  # pixel - 128, without widening
         return np.stack([self._invoke(signed[i:i + 1]) for i in range(len(signed))])[:, None]

@@ -1,8 +1,9 @@
 """`load` a model and run it: `Matting.predict` (alpha), `cutout` (RGBA), `composite` (new background).
 
 LiteRT, ONNX Runtime or OpenVINO (`mmnet.runtime.backends`) + numpy + OpenCV only, never torch. The photo is
-squash-resized to S×S exactly as in training (`mmnet.data.augment.prepare_eval`), and the S×S matte is
-brought back to the photo's size by `mmnet.runtime.refine`.
+squash-resized to S×S uint8 pixels exactly as in training (`mmnet.data.augment.prepare_eval`), which every
+backend takes (`run_pixels`), and the S×S matte is brought back to the photo's size by `mmnet.runtime.refine`,
+guided by those same pixels.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.data.augment import prepare_eval, resize_align_corners
+from mmnet.data.augment import resize_align_corners
 from mmnet.runtime import compose, refine as refining
 from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, choose, open_backend
 from mmnet.runtime.compose import Background
@@ -65,15 +66,17 @@ class Matting:
 
     # ---------------------------------------------------------------------------------------- steps
     def network_input(self, rgb: np.ndarray) -> np.ndarray:
-        """uint8 H×W×3 RGB -> float32 3×S×S in [0, 1], squash-resized as in training."""
-        return prepare_eval(rgb, self.size)
+        """uint8 H×W×3 RGB -> uint8 S×S×3: the photo squash-resized as in training, what the network takes."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"the network takes a uint8 H×W×3 RGB photo, got {rgb.dtype} {rgb.shape}")
+        return resize_align_corners(rgb, self.size)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """float32 N×3×S×S -> float32 N×S×S alpha, in one session run (one per image for a model
-        exported with a fixed batch of 1, as `mmnet export` without --dynamic makes)."""
-        if self.max_batch == 1 and len(batch) != 1:
-            return np.concatenate([self.infer(batch[i:i + 1]) for i in range(len(batch))])
-        return self.backend.run(batch)[:, 0]
+    def infer(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 N×S×S×3 (`network_input`s) -> float32 N×S×S alpha, in one backend run (one per image for a
+        model exported with a fixed batch of 1, as `mmnet export` without --dynamic makes)."""
+        if self.max_batch == 1 and len(pixels) != 1:
+            return np.concatenate([self.infer(pixels[i:i + 1]) for i in range(len(pixels))])
+        return self.backend.run_pixels(pixels)[:, 0]
 
     def to_full(self, alpha: np.ndarray, rgb: np.ndarray, network_input: np.ndarray | None = None,
                 refine: bool | None = None, parallel: bool = True) -> np.ndarray:
@@ -84,7 +87,7 @@ class Matting:
         if not (self.refine if refine is None else refine) or max(height, width) <= self.size:
             return refining.upsample(alpha, height, width)
         small = self.network_input(rgb) if network_input is None else network_input
-        return refining.guided_upsample(alpha, small.transpose(1, 2, 0), rgb, parallel=parallel)
+        return refining.guided_upsample(alpha, small, rgb, parallel=parallel)
 
     # ------------------------------------------------------------------------------------- results
     def predict(self, image: ImageLike, *, refine: bool | None = None) -> np.ndarray:
@@ -94,13 +97,10 @@ class Matting:
         return self.predict_batch([image], refine=refine)[0]
 
     def predict_batch(self, images: Sequence[ImageLike], *, refine: bool | None = None) -> list[np.ndarray]:
-        """`predict` of each photo, with one session run for all of them (see `infer`); sizes may differ."""
+        """`predict` of each photo, with one backend run for all of them (see `infer`); sizes may differ."""
         photos = [to_rgb(image) for image in images]
         if not photos:
             return []
-        if hasattr(self.backend, "run_pixels"):  # LiteRT: uint8 pixels in, as an int8 model takes them
-            alphas = self.backend.run_pixels(np.stack([resize_align_corners(rgb, self.size) for rgb in photos]))[:, 0]
-            return [self.to_full(alpha, rgb, None, refine) for alpha, rgb in zip(alphas, photos)]
         inputs = np.stack([self.network_input(rgb) for rgb in photos])
         alphas = self.infer(inputs)
         return [self.to_full(alpha, rgb, small, refine) for alpha, rgb, small in zip(alphas, photos, inputs)]

@@ -19,9 +19,15 @@ the uint8 photo by the upsampled coefficients in one OpenCV call; the rows are s
 That took the refine from 10.5 ms to 5.4 ms, and 128-row bands (fewer numpy calls; they were 32 rows while
 every call's temporaries still cost page faults, see `mmnet.runtime.memory`) to 3.7 ms. Pipelines that
 already matte several photos at once keep it on one thread: splitting there too cost a 720p video 14 % of its
-frame rate. float32 statistics lose the exact filter: plain float32 was off by up to 0.45 in alpha on real
-portraits (the 3×3 inverse of a grey window's covariance amplifies rounding), and float32 moments with a float64
-inverse, 0.6 ms faster, were still off by up to 8e-4 on real portraits.
+frame rate.
+
+Numerics: the guide is the network's uint8 input, so the window sums of its colours and of their products are
+integers that float32 holds exactly, and the colour covariance comes out exact; the sums with alpha and the
+3×3 solve (LDLᵀ) are in float64. On 40 EG1800 and CCP photos the result is within 4e-6 of the plain float64
+filter (`tests/test_fast_paths.py` holds it to 1e-4). Plain float32 was off by up to 0.45 in alpha on real
+portraits (the 3×3 inverse of a grey window's covariance amplifies rounding), and float32 sums with alpha
+by up to 2.6e-4, for no time saved. The coefficients of a 256² matte took 3.47 ms before this (float64
+moments of colours in [0, 1], a cofactor inverse) and 2.68 ms after (interleaved, one run).
 """
 from __future__ import annotations
 
@@ -54,18 +60,21 @@ def guided_upsample(alpha: np.ndarray, small: np.ndarray, photo: np.ndarray, rad
                     eps: float = EPS, parallel: bool = True) -> np.ndarray:
     """float32 S×S matte -> float32 H×W in [0, 1], guided by the photo (colour guided filter).
 
-    `small`: the S×S×3 photo the network saw, float32 in [0, 1] (channels last); `photo`: uint8 H×W×3;
+    `small`: the uint8 S×S×3 photo the network saw (`Matting.network_input`); `photo`: uint8 H×W×3;
     parallel: split the rows among a few threads (the result is the same)."""
     return evaluate(coefficients(alpha, small, radius, eps, parallel), photo, parallel)
 
 
 def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps: float = EPS,
                  parallel: bool = False) -> np.ndarray:
-    """float32 S×S×4: (A_r, A_g, A_b, b) of the local linear model alpha ≈ A·I + b, box-averaged.
+    """float32 S×S×4: (A_r, A_g, A_b, b) of the local linear model alpha ≈ A·I + b (I: colours in [0, 1]),
+    box-averaged; `small`: the uint8 S×S×3 guide.
 
-    The window statistics are in float64: E[x²] − E[x]² cancels badly in float32, and the 3×3 colour
-    covariance of a near-grey window is near-singular. Band by band, from the inputs to the averaged
-    model, so that no temporary is large: fresh large arrays cost page faults on every call."""
+    Band by band, from the inputs to the averaged model, so that no temporary is large: fresh large arrays
+    cost page faults on every call."""
+    if small.dtype != np.uint8 or small.shape != (*alpha.shape, 3):
+        raise ValueError(f"the guide must be uint8 {alpha.shape[0]}×{alpha.shape[1]}×3 like the matte, "
+                         f"got {small.dtype} {small.shape}")
     height = alpha.shape[0]
     out = np.empty((*alpha.shape, 4), np.float32)
 
@@ -82,24 +91,45 @@ def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps
 
 
 def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """float64 rows×S×4 (A_r, A_g, A_b, b) for each window of a band of rows (not yet box-averaged)."""
+    """float32 rows×S×4 (A_r, A_g, A_b, b) for each window of a band of rows (not yet box-averaged).
+
+    Sums over each window of n pixels (`_sum`): of the 8-bit colours x and their products xy, integers that
+    float32 holds exactly, and of alpha in float64. M = n·Σxy − Σx·Σy + n²·255²·eps·I is n²·255² times
+    the regularised colour covariance, exact in float32 for radius 1 (in float64 beyond); c = n·Σxp − Σx·Σp
+    is n²·255 times the colour-alpha covariance; M A' = c is solved per pixel by LDLᵀ in float64 (M is
+    symmetric positive definite), A = 255·A' for colours in [0, 1]."""
+    n = (2 * radius + 1) ** 2
+    exact = np.float32 if n * n * 255 * 255 < 2 ** 24 else np.float64  # n·Σxy below 2^24: exact in float32
+    r, g, b = (channel.astype(exact) for channel in cv2.split(small))
+    s_r, s_g, s_b = (_sum(x, radius) for x in (r, g, b))
+    ridge = eps * (n * 255) ** 2
+
+    def scatter(x: np.ndarray, y: np.ndarray, s_x: np.ndarray, s_y: np.ndarray) -> np.ndarray:
+        product = _sum(x * y, radius)
+        product *= n
+        product -= s_x * s_y
+        return product.astype(np.float64)
+
+    m11, m21, m31 = scatter(r, r, s_r, s_r) + ridge, scatter(g, r, s_g, s_r), scatter(b, r, s_b, s_r)
+    m22, m32, m33 = scatter(g, g, s_g, s_g) + ridge, scatter(b, g, s_b, s_g), scatter(b, b, s_b, s_b) + ridge
     p = alpha.astype(np.float64)
-    r, g, b = (small[..., c].astype(np.float64) for c in range(3))
-    m_r, m_g, m_b, m_p, m_rp, m_gp, m_bp, m_rr, m_rg, m_rb, m_gg, m_gb, m_bb = (
-        _box(x, radius) for x in (r, g, b, p, r * p, g * p, b * p, r * r, r * g, r * b, g * g, g * b, b * b))
-    cov_r, cov_g, cov_b = m_rp - m_r * m_p, m_gp - m_g * m_p, m_bp - m_b * m_p
-    # Σ + eps·I, symmetric 3×3 per pixel, inverted by cofactors.
-    v_rr, v_gg, v_bb = m_rr - m_r * m_r + eps, m_gg - m_g * m_g + eps, m_bb - m_b * m_b + eps
-    v_rg, v_rb, v_gb = m_rg - m_r * m_g, m_rb - m_r * m_b, m_gb - m_g * m_b
-    i_rr, i_rg, i_rb = v_gg * v_bb - v_gb * v_gb, v_gb * v_rb - v_rg * v_bb, v_rg * v_gb - v_gg * v_rb
-    i_gg, i_gb, i_bb = v_rr * v_bb - v_rb * v_rb, v_rb * v_rg - v_rr * v_gb, v_rr * v_gg - v_rg * v_rg
-    det = v_rr * i_rr + v_rg * i_rg + v_rb * i_rb
-    model = np.empty((*alpha.shape, 4), np.float64)
-    a_r = model[..., 0] = (i_rr * cov_r + i_rg * cov_g + i_rb * cov_b) / det
-    a_g = model[..., 1] = (i_rg * cov_r + i_gg * cov_g + i_gb * cov_b) / det
-    a_b = model[..., 2] = (i_rb * cov_r + i_gb * cov_g + i_bb * cov_b) / det
-    model[..., 3] = m_p - a_r * m_r - a_g * m_g - a_b * m_b
-    return model
+    s_p = _sum(p, radius)
+    c1, c2, c3 = (n * _sum(x * p, radius) - s_x * s_p for x, s_x in ((r, s_r), (g, s_g), (b, s_b)))
+    # M = L·D·Lᵀ, L unit lower triangular: D = (1/r1, d2, d3)
+    r1 = 1 / m11
+    l21, l31 = m21 * r1, m31 * r1
+    d2 = m22 - l21 * m21
+    t32 = m32 - l31 * m21
+    l32 = t32 / d2
+    d3 = m33 - l31 * m31 - l32 * t32
+    # L y = c, then D Lᵀ A' = y
+    c2 -= l21 * c1
+    c3 -= l31 * c1 + l32 * c2
+    a3 = c3 / d3
+    a2 = c2 / d2 - l32 * a3
+    a1 = c1 * r1 - l21 * a2 - l31 * a3
+    bias = (s_p - a1 * s_r - a2 * s_g - a3 * s_b) / n
+    return cv2.merge([(a * 255).astype(np.float32) for a in (a1, a2, a3)] + [bias.astype(np.float32)])
 
 
 def evaluate(model: np.ndarray, photo: np.ndarray, parallel: bool = False) -> np.ndarray:
@@ -158,3 +188,9 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a (2r+1)² window."""
     size = (2 * radius + 1, 2 * radius + 1)
     return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+
+def _sum(x: np.ndarray, radius: int) -> np.ndarray:
+    """Sum over a (2r+1)² window."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    return cv2.boxFilter(x, -1, size, normalize=False, borderType=cv2.BORDER_REFLECT)

@@ -25,14 +25,14 @@ class Smoother:
         self.image: np.ndarray | None = None
 
     def __call__(self, alpha: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
-        """The smoothed S×S alpha; `image`: the 3×S×S network input it came from."""
+        """The smoothed S×S alpha; `image`: the uint8 S×S×3 network input it came from."""
         previous, self.image = self.image, image
         if self.strength <= 0 or self.state is None or self.state.shape != alpha.shape:
             self.state = alpha
             return alpha
         still = np.clip(1 - np.abs(alpha - self.state) / self.motion, 0.0, 1.0)
         if image is not None and previous is not None and self.image_motion > 0:
-            change = cv2.blur(np.abs(image - previous).mean(axis=0), (3, 3))
+            change = cv2.blur(cv2.absdiff(image, previous).mean(axis=2, dtype=np.float32), (3, 3)) / 255
             still = np.maximum(still, np.clip(1 - change / self.image_motion, 0.0, 1.0))
         self.state = alpha + self.strength * still * (self.state - alpha)
         return self.state
