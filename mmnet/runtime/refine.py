@@ -115,7 +115,7 @@ def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.
     p = alpha.astype(np.float64)
     s_p = _sum(p, radius)
     c1, c2, c3 = (n * _sum(x * p, radius) - s_x * s_p for x, s_x in ((r, s_r), (g, s_g), (b, s_b)))
-    # M = L·D·Lᵀ, L unit lower triangular: D = (1/r1, d2, d3)
+    # M = L·D·Lᵀ, L unit lower triangular, D = diag(m11, d2, d3); r1 = 1/m11
     r1 = 1 / m11
     l21, l31 = m21 * r1, m31 * r1
     d2 = m22 - l21 * m21
