@@ -2,6 +2,7 @@
 the fastest installed backend."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -37,6 +38,14 @@ def test_load_takes_litert_where_installed_and_shipped_else_onnxruntime(litert, 
     assert chosen.path == shipped_tflite(SMALL, default) and default in repr(chosen)
     monkeypatch.setattr(backends, "installed_backends", lambda: ["onnxruntime"])
     assert mmnet.load(SMALL, threads=1).backend.name == "onnxruntime"
+
+
+def test_litert_runs_on_the_cores_unless_told(litert):
+    """LiteRT's own default would be one thread; mmnet's is the cores (up to 4), as ONNX Runtime's."""
+    from mmnet.runtime.litert import DEFAULT_THREADS
+
+    assert mmnet.load(SMALL).backend.threads == DEFAULT_THREADS == min(4, os.cpu_count() or 1)
+    assert mmnet.load(SMALL, threads=1).backend.threads == 1
 
 
 def test_a_model_without_tflite_files_runs_in_onnxruntime_by_default(litert):

@@ -7,6 +7,7 @@ uint8 pixel minus 128 (`run_pixels` feeds uint8 photos so, with no float convers
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,13 @@ import numpy as np
 from mmnet.runtime.backends import BackendError, Port, _last_line, pixels_to_batch
 
 PIXEL_SCALE, PIXEL_ZERO = 1 / 255, -128  # an int8 input that is exactly the uint8 pixel minus 128
+# LiteRT's own default is one thread; mmnet's, as ONNX Runtime's, is the cores, up to 4 (these graphs are small).
+DEFAULT_THREADS = min(4, os.cpu_count() or 1)
 
 
 class LiteRtBackend:
-    """A LiteRT interpreter (XNNPACK on the CPU, `threads` threads) for one 1×S×S×3 `.tflite` model."""
+    """A LiteRT interpreter (XNNPACK on the CPU, `threads` threads, default DEFAULT_THREADS) for one 1×S×S×3
+    `.tflite` model."""
 
     name = "litert"
 
@@ -26,9 +30,9 @@ class LiteRtBackend:
             from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
         except ImportError as error:
             raise BackendError(f"backend 'litert' is not installed ({error}; pip install mmnet[litert])") from None
-        self.path = Path(path)
+        self.path, self.threads = Path(path), threads or DEFAULT_THREADS
         try:
-            self.session = Interpreter(model_path=str(self.path), num_threads=threads or None)
+            self.session = Interpreter(model_path=str(self.path), num_threads=self.threads)
             self.session.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise BackendError(f"{self.path}: cannot load it in LiteRT ({_last_line(error)})") from None

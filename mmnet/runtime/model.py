@@ -33,8 +33,8 @@ def load(model: str | Path | None = None, *, providers: Sequence[str] | None = N
     Runtime (`mmnet.runtime.backends.choose`; OpenVINO only when named, ONNX Runtime when `providers` are
     given); precision: a shipped LiteRT model's "fp32" or "int8" (None: the one it ships as its default);
     providers: ONNX Runtime execution providers (default: CUDA/CoreML where available, then CPU); threads:
-    intra-op threads (default: the runtime's choice, the physical cores); size: the side S for a dynamic-size
-    ONNX file."""
+    intra-op threads (default: the cores; ONNX Runtime counts physical ones, LiteRT takes up to 4); size: the
+    side S for a dynamic-size ONNX file."""
     path, side, backend = choose(model, size, backend, precision, providers)
     keep_freed_memory()  # no page faults for every photo's buffers: see mmnet.runtime.memory
     runner = open_backend(path, backend, threads=threads, providers=providers, size=side)
