@@ -49,6 +49,10 @@ THREADS = min(4, os.cpu_count() or 1)  # threads that share the rows of one phot
 # took 2.80 / 3.37 ms with the rows split (at 2 × BAND) and 2.54 / 3.17 ms without (two runs); at 384 rows the two
 # ways tied within the noise.
 PARALLEL_MIN_ROWS = 3 * BAND
+# The coefficients cost about 10 µs a row at 256 columns, the evaluation about 2 µs at 600: a 256² matte's are
+# split too. `predict` of a 600×800 photo (mmnet-1.0-256, LiteRT int8, 2 threads), interleaved, took 12.6 / 10.0 /
+# 9.7 ms with them on one thread and 11.3 / 9.7 / 9.2 ms split (three runs).
+COEFFICIENT_PARALLEL_MIN_ROWS = 2 * BAND
 
 
 def upsample(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -86,7 +90,7 @@ def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps
         model = _model(alpha[low:high], small[low:high], radius, eps)[model_low - low:model_high - low]
         out[top:bottom] = _box(model, radius)[top - model_low:bottom - model_low]
 
-    _bands(band, height, parallel)
+    _bands(band, height, parallel, COEFFICIENT_PARALLEL_MIN_ROWS)
     return out
 
 
@@ -154,14 +158,16 @@ def evaluate(model: np.ndarray, photo: np.ndarray, parallel: bool = False) -> np
     return out
 
 
-def _bands(work: Callable[[int, int], None], height: int, parallel: bool) -> None:
-    """work(top, bottom) for each band of at most BAND rows of 0 … height−1: in order, or with the rows cut
-    into one piece per thread of a shared pool (numpy and OpenCV release the GIL, so pieces run side by side)."""
+def _bands(work: Callable[[int, int], None], height: int, parallel: bool,
+           min_rows: int = PARALLEL_MIN_ROWS) -> None:
+    """work(top, bottom) for each band of at most BAND rows of 0 … height−1: in order, or (`parallel`, at least
+    `min_rows` rows) with the rows cut into one piece per thread of a shared pool (numpy and OpenCV release
+    the GIL, so pieces run side by side)."""
     def piece(start: int, stop: int) -> None:
         for top in range(start, stop, BAND):
             work(top, min(stop, top + BAND))
 
-    pieces = THREADS if parallel and height >= PARALLEL_MIN_ROWS else 1
+    pieces = THREADS if parallel and height >= min_rows else 1
     if pieces == 1:
         piece(0, height)
         return
