@@ -15,7 +15,7 @@ from mmnet.cli import main
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.smoothing import Smoother
-from mmnet.runtime.videoio import is_video
+from mmnet.runtime.videoio import is_video, rgb_to_yuv420p
 from test_runtime import SIZE, export_test_model
 
 av = pytest.importorskip("av")
@@ -234,3 +234,19 @@ def test_smoothing_calms_a_still_picture_and_follows_a_move():
     moved[:, :24] = 1
     np.testing.assert_allclose(smoother(moved, moved_picture)[:, 18:24], 1.0)  # no ghost of the old edge
     assert Smoother(0.0)(raw[0], picture) is raw[0]
+
+
+def test_rgb_to_yuv420p_is_swscales_bt709():
+    """The encoder's input made by OpenCV: within a level of swscale's limited-range BT.709 in luma; in chroma,
+    which each averages over its own footprint, a few levels at the synthetic picture's sharp edges (2 at most on
+    an EG1800 photo); the range's ends where they belong."""
+    rgb = cv2.resize(synthetic_pair(np.random.default_rng(3), 240, 180)[0], (320, 180))
+    swscale = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG").to_ndarray()
+    ours = rgb_to_yuv420p(rgb)
+    assert ours.shape == swscale.shape == (270, 320) and ours.dtype == np.uint8
+    difference = np.abs(ours.astype(int) - swscale.astype(int))
+    assert difference[:180].max() <= 1 and difference[180:].max() <= 6 and difference[180:].mean() < 1
+    greys = np.repeat(np.array([[0, 0, 255, 255, 128, 128]] * 2, np.uint8)[..., None], 3, axis=2)
+    luma = round(16 + 219 * 128 / 255)
+    assert rgb_to_yuv420p(greys).tolist() == [[16, 16, 235, 235, luma, luma]] * 2 + [[128] * 6]
