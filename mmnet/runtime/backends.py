@@ -22,6 +22,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from mmnet.data.augment import pixels_to_float
 from mmnet.runtime.weights import WeightsError, resolve, shipped_name, shipped_tflite
 
 BACKENDS = ("litert", "onnxruntime", "openvino")  # in order of preference where a model has the file
@@ -147,7 +148,7 @@ def pixels_to_batch(pixels: np.ndarray) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[3] != 3:
         raise ValueError(f"expected uint8 N×H×W×3 pixels, got {pixels.dtype} {pixels.shape}")
-    return pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255
+    return pixels_to_float(pixels)
 
 
 # ------------------------------------------------------------------------------------------ backends

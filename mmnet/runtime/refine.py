@@ -97,7 +97,7 @@ def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps
 def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """float32 rows×S×4 (A_r, A_g, A_b, b) for each window of a band of rows (not yet box-averaged).
 
-    Sums over each window of n pixels (`_sum`): of the 8-bit colours x and their products xy, integers that
+    Sums over each window of n pixels: of the 8-bit colours x and their products xy, integers that
     float32 holds exactly, and of alpha in float64. M = n·Σxy − Σx·Σy + n²·255²·eps·I is n²·255² times
     the regularised colour covariance, exact in float32 for radius 1 (in float64 beyond); c = n·Σxp − Σx·Σp
     is n²·255 times the colour-alpha covariance; M A' = c is solved per pixel by LDLᵀ in float64 (M is
@@ -105,11 +105,11 @@ def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.
     n = (2 * radius + 1) ** 2
     exact = np.float32 if n * n * 255 * 255 < 2 ** 24 else np.float64  # n·Σxy below 2^24: exact in float32
     r, g, b = (channel.astype(exact) for channel in cv2.split(small))
-    s_r, s_g, s_b = (_sum(x, radius) for x in (r, g, b))
+    s_r, s_g, s_b = (_box(x, radius, mean=False) for x in (r, g, b))
     ridge = eps * (n * 255) ** 2
 
     def scatter(x: np.ndarray, y: np.ndarray, s_x: np.ndarray, s_y: np.ndarray) -> np.ndarray:
-        product = _sum(x * y, radius)
+        product = _box(x * y, radius, mean=False)
         product *= n
         product -= s_x * s_y
         return product.astype(np.float64)
@@ -117,8 +117,8 @@ def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.
     m11, m21, m31 = scatter(r, r, s_r, s_r) + ridge, scatter(g, r, s_g, s_r), scatter(b, r, s_b, s_r)
     m22, m32, m33 = scatter(g, g, s_g, s_g) + ridge, scatter(b, g, s_b, s_g), scatter(b, b, s_b, s_b) + ridge
     p = alpha.astype(np.float64)
-    s_p = _sum(p, radius)
-    c1, c2, c3 = (n * _sum(x * p, radius) - s_x * s_p for x, s_x in ((r, s_r), (g, s_g), (b, s_b)))
+    s_p = _box(p, radius, mean=False)
+    c1, c2, c3 = (n * _box(x * p, radius, mean=False) - s_x * s_p for x, s_x in ((r, s_r), (g, s_g), (b, s_b)))
     # M = L·D·Lᵀ, L unit lower triangular, D = diag(m11, d2, d3); r1 = 1/m11
     r1 = 1 / m11
     l21, l31 = m21 * r1, m31 * r1
@@ -190,13 +190,7 @@ def _align_corners_rows(array: np.ndarray, height: int, width: int, top: int, ro
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)² window."""
+def _box(x: np.ndarray, radius: int, mean: bool = True) -> np.ndarray:
+    """Mean (or, `mean=False`, sum) over a (2r+1)² window."""
     size = (2 * radius + 1, 2 * radius + 1)
-    return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
-
-
-def _sum(x: np.ndarray, radius: int) -> np.ndarray:
-    """Sum over a (2r+1)² window."""
-    size = (2 * radius + 1, 2 * radius + 1)
-    return cv2.boxFilter(x, -1, size, normalize=False, borderType=cv2.BORDER_REFLECT)
+    return cv2.boxFilter(x, -1, size, normalize=mean, borderType=cv2.BORDER_REFLECT)
