@@ -22,12 +22,13 @@ already matte several photos at once keep it on one thread: splitting there too 
 frame rate.
 
 Numerics: the guide is the network's uint8 input, so the window sums of its colours and of their products are
-integers that float32 holds exactly, and the colour covariance comes out exact; the sums with alpha and the
-3×3 solve (LDLᵀ) are in float64. On 40 EG1800 and CCP photos the result is within 4e-6 of the plain float64
-filter (`tests/test_fast_paths.py` holds it to 1e-4). Plain float32 was off by up to 0.45 in alpha on real
-portraits (the 3×3 inverse of a grey window's covariance amplifies rounding), and float32 sums with alpha
-by up to 2.6e-4, for no time saved. The coefficients of a 256² matte took 3.47 ms before this (float64
-moments of colours in [0, 1], a cofactor inverse) and 2.68 ms after (interleaved, one run).
+integers that float32 holds exactly, and the colour covariance comes out exact; then the sums with alpha and
+the 3×3 solve (LDLᵀ) run in float32 too. On 23 EG1800 and CCP photos with the shipped model's mattes the
+result is within 2.5e-4 of the plain float64 filter, a sixteenth of an 8-bit level (`tests/test_fast_paths.py`
+holds it to 1e-3). Plain float32 moments of colours in [0, 1] were off by up to 0.45 in alpha on real
+portraits: the 3×3 inverse of a grey window's covariance amplified their rounding. The coefficients of a 256²
+matte took 3.47 ms as float64 moments with a cofactor inverse, 2.68 ms with exact colour sums and the solve
+in float64, and 1.3 ms all in float32 (interleaved runs).
 """
 from __future__ import annotations
 
@@ -97,28 +98,28 @@ def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps
 def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """float32 rows×S×4 (A_r, A_g, A_b, b) for each window of a band of rows (not yet box-averaged).
 
-    Sums over each window of n pixels: of the 8-bit colours x and their products xy, integers that
-    float32 holds exactly, and of alpha in float64. M = n·Σxy − Σx·Σy + n²·255²·eps·I is n²·255² times
-    the regularised colour covariance, exact in float32 for radius 1 (in float64 beyond); c = n·Σxp − Σx·Σp
-    is n²·255 times the colour-alpha covariance; M A' = c is solved per pixel by LDLᵀ in float64 (M is
-    symmetric positive definite), A = 255·A' for colours in [0, 1]."""
+    Sums over each window of n pixels, of the 8-bit colours x, their products xy and alpha p. M = n·Σxy −
+    Σx·Σy + n²·255²·eps·I is n²·255² times the regularised colour covariance, c = n·Σxp − Σx·Σp n²·255 times
+    the colour-alpha covariance, and M A' = c is solved per pixel by LDLᵀ (M is symmetric positive
+    definite); A = 255·A' for colours in [0, 1]. For radius 1, n·Σxy < 2^24: M is made of integers that
+    float32 holds exactly, and all of it runs in float32 (in float64 for larger windows)."""
     n = (2 * radius + 1) ** 2
-    exact = np.float32 if n * n * 255 * 255 < 2 ** 24 else np.float64  # n·Σxy below 2^24: exact in float32
-    r, g, b = (channel.astype(exact) for channel in cv2.split(small))
+    dtype = np.float32 if n * n * 255 * 255 < 2 ** 24 else np.float64
+    r, g, b = (channel.astype(dtype) for channel in cv2.split(small))
     s_r, s_g, s_b = (_box(x, radius, mean=False) for x in (r, g, b))
-    ridge = eps * (n * 255) ** 2
+    ridge = dtype(eps * (n * 255) ** 2)
 
     def scatter(x: np.ndarray, y: np.ndarray, s_x: np.ndarray, s_y: np.ndarray) -> np.ndarray:
         product = _box(x * y, radius, mean=False)
         product *= n
         product -= s_x * s_y
-        return product.astype(np.float64)
+        return product
 
     m11, m21, m31 = scatter(r, r, s_r, s_r) + ridge, scatter(g, r, s_g, s_r), scatter(b, r, s_b, s_r)
     m22, m32, m33 = scatter(g, g, s_g, s_g) + ridge, scatter(b, g, s_b, s_g), scatter(b, b, s_b, s_b) + ridge
-    p = alpha.astype(np.float64)
+    p = alpha.astype(dtype, copy=False)
     s_p = _box(p, radius, mean=False)
-    c1, c2, c3 = (n * _box(x * p, radius, mean=False) - s_x * s_p for x, s_x in ((r, s_r), (g, s_g), (b, s_b)))
+    c1, c2, c3 = (scatter(x, p, s_x, s_p) for x, s_x in ((r, s_r), (g, s_g), (b, s_b)))
     # M = L·D·Lᵀ, L unit lower triangular, D = diag(m11, d2, d3); r1 = 1/m11
     r1 = 1 / m11
     l21, l31 = m21 * r1, m31 * r1
@@ -132,8 +133,9 @@ def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.
     a3 = c3 / d3
     a2 = c2 / d2 - l32 * a3
     a1 = c1 * r1 - l21 * a2 - l31 * a3
-    bias = (s_p - a1 * s_r - a2 * s_g - a3 * s_b) / n
-    return cv2.merge([(a * 255).astype(np.float32) for a in (a1, a2, a3)] + [bias.astype(np.float32)])
+    bias = (s_p - a1 * s_r - a2 * s_g - a3 * s_b) * dtype(1 / n)
+    return cv2.merge([(a * 255).astype(np.float32, copy=False) for a in (a1, a2, a3)]
+                     + [bias.astype(np.float32, copy=False)])
 
 
 def evaluate(model: np.ndarray, photo: np.ndarray, parallel: bool = False) -> np.ndarray:
