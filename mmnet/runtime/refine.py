@@ -72,8 +72,8 @@ def guided_upsample(alpha: np.ndarray, small: np.ndarray, photo: np.ndarray, rad
 
 def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps: float = EPS,
                  parallel: bool = False) -> np.ndarray:
-    """float32 S×S×4: (A_r, A_g, A_b, b) of the local linear model alpha ≈ A·I + b (I: colours in [0, 1]),
-    box-averaged; `small`: the uint8 S×S×3 guide.
+    """float32 S×S×4: (A_r, A_g, A_b, b/255) of the local linear model alpha ≈ A·I + b, box-averaged, for
+    8-bit colours I: alpha = (A, b/255)·(R, G, B, 255), as `evaluate` takes it; `small`: the uint8 S×S×3 guide.
 
     Band by band, from the inputs to the averaged model, so that no temporary is large: fresh large arrays
     cost page faults on every call."""
@@ -96,12 +96,12 @@ def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps
 
 
 def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """float32 rows×S×4 (A_r, A_g, A_b, b) for each window of a band of rows (not yet box-averaged).
+    """float32 rows×S×4 (A_r, A_g, A_b, b/255) for each window of a band of rows (not yet box-averaged).
 
     Sums over each window of n pixels, of the 8-bit colours x, their products xy and alpha p. M = n·Σxy −
     Σx·Σy + n²·255²·eps·I is n²·255² times the regularised colour covariance, c = n·Σxp − Σx·Σp n²·255 times
-    the colour-alpha covariance, and M A' = c is solved per pixel by LDLᵀ (M is symmetric positive
-    definite); A = 255·A' for colours in [0, 1]. For radius 1, n·Σxy < 2^24: M is made of integers that
+    the colour-alpha covariance, and M A = c is solved per pixel by LDLᵀ (M is symmetric positive
+    definite). For radius 1, n·Σxy < 2^24: M is made of integers that
     float32 holds exactly, and all of it runs in float32 (in float64 for larger windows)."""
     n = (2 * radius + 1) ** 2
     dtype = np.float32 if n * n * 255 * 255 < 2 ** 24 else np.float64
@@ -127,28 +127,26 @@ def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.
     t32 = m32 - l31 * m21
     l32 = t32 / d2
     d3 = m33 - l31 * m31 - l32 * t32
-    # L y = c, then D Lᵀ A' = y
+    # L y = c, then D Lᵀ A = y
     c2 -= l21 * c1
     c3 -= l31 * c1 + l32 * c2
     a3 = c3 / d3
     a2 = c2 / d2 - l32 * a3
     a1 = c1 * r1 - l21 * a2 - l31 * a3
-    bias = (s_p - a1 * s_r - a2 * s_g - a3 * s_b) * dtype(1 / n)
-    return cv2.merge([(a * 255).astype(np.float32, copy=False) for a in (a1, a2, a3)]
-                     + [bias.astype(np.float32, copy=False)])
+    bias = (s_p - a1 * s_r - a2 * s_g - a3 * s_b) * dtype(1 / (255 * n))
+    return cv2.merge([x.astype(np.float32, copy=False) for x in (a1, a2, a3, bias)])
 
 
 def evaluate(model: np.ndarray, photo: np.ndarray, parallel: bool = False) -> np.ndarray:
     """float32 S×S×4 `coefficients` and a uint8 H×W×3 photo -> float32 H×W alpha = A·I + b in [0, 1].
 
     Band by band: the coefficients upsampled (rows of `resize_align_corners`), times the photo's
-    (R, G, B, 255) in one OpenCV multiply (A and b scaled by 1/255 to take 8-bit colours), summed."""
+    (R, G, B, 255) in one OpenCV multiply, summed."""
     height, width = photo.shape[:2]
-    scaled = model * np.float32(1 / 255)
     out = np.empty((height, width), np.float32)
 
     def band(top: int, bottom: int) -> None:
-        local = _align_corners_rows(scaled, height, width, top, bottom - top)
+        local = _align_corners_rows(model, height, width, top, bottom - top)
         product = cv2.multiply(cv2.cvtColor(photo[top:bottom], cv2.COLOR_RGB2RGBA), local, dtype=cv2.CV_32F)
         rows = out[top:bottom]
         np.add(product[..., 0], product[..., 1], out=rows)
