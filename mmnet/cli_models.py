@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mmnet.cli import _model_args, input_size, missing_extra
+from mmnet.export import FORMATS
 
 
 def _build_model(args: argparse.Namespace):
@@ -34,7 +35,7 @@ def add_export(sub) -> None:
     p = sub.add_parser("export", help="export a model to ONNX (fp32 or int8) or TFLite (image in [0,1] -> alpha)")
     p.add_argument("model", help="a shipped model name (e.g. mmnet-1.0-256), a checkpoint .pt or a train dir")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--format", default="onnx", choices=["onnx", "tflite"])
+    p.add_argument("--format", default="onnx", choices=FORMATS)
     p.add_argument("--size", type=input_size, help="input side S, a multiple of 16 (default: the checkpoint's)")
     p.add_argument("--dynamic", action="store_true", help="ONNX: leave batch, height and width free "
                    "(default: a fixed 1x3xSxS input)")

@@ -3,6 +3,7 @@ and trains unchanged; the CUDA-only pieces of the trainer (uint8 batches, the sy
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,6 @@ def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_pa
 def test_train_gpu_remote_trains_from_a_carried_tarball_and_collects_the_checkpoints(packed, tmp_path, monkeypatch):
     """scripts/train_gpu_remote.sh, shrunk: the pack as one .tgz, no wheels; each stage's last checkpoint,
     the logs and train.log land in OUT."""
-    import tarfile
     carry, out = tmp_path / "carry", tmp_path / "out"
     (carry / "whl").mkdir(parents=True), out.mkdir()
     with tarfile.open(carry / "pack.tgz", "w:gz") as tar:

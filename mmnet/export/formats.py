@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from mmnet.export import FORMATS
 from mmnet.export.onnx import export_onnx
 from mmnet.files import atomic_write
 from mmnet.models.variants import ONNX_MIN_SIZE, check_size
 from mmnet.training.checkpoint import load_model
-
-FORMATS = ("onnx", "tflite")
 
 
 @dataclass
