@@ -8,8 +8,7 @@ Speed: a 1280×720 30 fps H.264 clip, made at run time by panning and zooming a 
 EG1800 training photo where ../shared is present, else a synthetic one), to a composite mp4 over green:
 frames/s end to end and the CPU time per frame (all threads), each stage's cost alone on one frame, the
 CPU time of the codecs alone (decoding the clip, encoding its frames), and the seconds per frame of each stage
-in the pipeline (they overlap in threads, so they add up to more than
-the wall time).
+in the pipeline (they overlap in threads, so they add up to more than the wall time).
 
 Flicker (--flicker): two 640×480 clips made the same way, with camera noise and an H.264 round trip, and
 the photo's matte moved along as the ground truth: one where the subject holds still (a slow zoom and
