@@ -17,7 +17,8 @@ Speed (`benchmarks/matte_speed.py`, a 600×800 photo on 2 cores): both halves wo
 the inputs to the box-averaged coefficients (or to alpha) in one go, and the full-resolution half multiplies
 the uint8 photo by the upsampled coefficients in one OpenCV call; the rows are split among a few threads.
 That took the refine from 10.5 ms to 5.4 ms, and 128-row bands (fewer numpy calls; they were 32 rows while
-every call's temporaries still cost page faults, see `mmnet.runtime.memory`) to 3.7 ms. Pipelines that
+every call's temporaries still cost page faults, see `mmnet.runtime.memory`) to 3.7 ms, and float32 numerics
+(below) to 2.5 ms. Pipelines that
 already matte several photos at once keep it on one thread: splitting there too cost a 720p video 14 % of its
 frame rate.
 
