@@ -18,9 +18,8 @@ the inputs to the box-averaged coefficients (or to alpha) in one go, and the ful
 the uint8 photo by the upsampled coefficients in one OpenCV call; the rows are split among a few threads.
 That took the refine from 10.5 ms to 5.4 ms, and 128-row bands (fewer numpy calls; they were 32 rows while
 every call's temporaries still cost page faults, see `mmnet.runtime.memory`) to 3.7 ms, and float32 numerics
-(below) to 2.5 ms. Pipelines that
-already matte several photos at once keep it on one thread: splitting there too cost a 720p video 14 % of its
-frame rate.
+(below) to 2.5 ms. Pipelines that already matte several photos at once keep it on one thread: splitting there
+too cost a 720p video 14 % of its frame rate.
 
 Numerics: the guide is the network's uint8 input, so the window sums of its colours and of their products are
 integers that float32 holds exactly, and the colour covariance comes out exact; then the sums with alpha and
@@ -99,11 +98,11 @@ def coefficients(alpha: np.ndarray, small: np.ndarray, radius: int = RADIUS, eps
 def _model(alpha: np.ndarray, small: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """float32 rows×S×4 (A_r, A_g, A_b, b/255) for each window of a band of rows (not yet box-averaged).
 
-    Sums over each window of n pixels, of the 8-bit colours x, their products xy and alpha p. M = n·Σxy −
-    Σx·Σy + n²·255²·eps·I is n²·255² times the regularised colour covariance, c = n·Σxp − Σx·Σp n²·255 times
-    the colour-alpha covariance, and M A = c is solved per pixel by LDLᵀ (M is symmetric positive
-    definite). For radius 1, n·Σxy < 2^24: M is made of integers that
-    float32 holds exactly, and all of it runs in float32 (in float64 for larger windows)."""
+    Sums over each window of n pixels, of the 8-bit colours x, their products xy and alpha p: M = n·Σxy −
+    Σx·Σy + n²·255²·eps·I is n²·255² times the regularised covariance of colours in [0, 1], c = n·Σxp − Σx·Σp
+    is n² times the covariance of 8-bit colours with alpha, and M A = c is solved per pixel by LDLᵀ (M is
+    symmetric positive definite). For radius 1, n·Σxy < 2^24: M is integers that float32 holds exactly (but
+    for the ridge), and all of it runs in float32; larger windows run in float64."""
     n = (2 * radius + 1) ** 2
     dtype = np.float32 if n * n * 255 * 255 < 2 ** 24 else np.float64
     r, g, b = (channel.astype(dtype) for channel in cv2.split(small))
