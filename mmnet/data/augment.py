@@ -113,12 +113,12 @@ def prepare_eval(image: np.ndarray, size: int) -> np.ndarray:
     resize (in uint8, as the dataset cache) -> float32 3×S×S in [0, 1]."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"prepare_eval needs a uint8 H×W×3 image, got {image.dtype} {image.shape}")
-    return np.ascontiguousarray(pixels_to_float(resize_align_corners(image, size)))
+    return pixels_to_float(resize_align_corners(image, size))
 
 
 def pixels_to_float(pixels: np.ndarray) -> np.ndarray:
-    """uint8 …×H×W×3 -> float32 …×3×H×W in [0, 1]: what the network takes, from pixels."""
-    return np.moveaxis(pixels, -1, -3).astype(np.float32) / 255
+    """uint8 …×H×W×3 -> C-contiguous float32 …×3×H×W in [0, 1]: what the network takes, from pixels."""
+    return np.moveaxis(pixels, -1, -3).astype(np.float32, order="C") / 255
 
 
 def _affine(a: float, b: float, c: float, d: float, e: float, f: float) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.augment import augment as augment_pair, resize_align_corners
+from mmnet.data.augment import augment as augment_pair, pixels_to_float, resize_align_corners
 from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image, read_mask
 from mmnet.errors import ConfigError, MmnetError
 
@@ -162,8 +162,7 @@ class MattingDataset:
         image, mask = self.images[index], self.masks[index]
         if self.augment:
             return augment_pair(image, mask, np.random.default_rng(seed), self.color_jitter)
-        return (np.ascontiguousarray(image.transpose(2, 0, 1), np.float32) / 255,
-                mask[None].astype(np.float32) / 255)
+        return pixels_to_float(image), mask[None].astype(np.float32) / 255
 
     def full_mask(self, index: int) -> np.ndarray:
         """The original mask of pair `index` as float32 H×W in [0, 1] (needs keep_full_masks=True)."""

