@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mmnet import __version__
 from mmnet.data.commands import add_pack, add_prepare_alpha
 from mmnet.errors import MmnetError
 
@@ -249,6 +250,7 @@ def _bench(args: argparse.Namespace) -> None:
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
+    parser.add_argument("--version", action="version", version=f"mmnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from mmnet.cli_models import add_average, add_export, add_info  # the verbs that build a model
     for add in (_add_train, _add_evaluate, add_info, add_export, add_average, _add_plot, _add_synthetic, add_pack,

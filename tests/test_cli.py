@@ -128,3 +128,10 @@ def test_chain_script_trains_each_preset_from_the_last(tmp_path, synthetic_root)
                      for stage in ("1-portrait_128", "2-portrait_256_freeze_bn"))
     assert first["learning_rate"] == 2e-3 and first["init_from"] is None and not first["freeze_bn"]
     assert second["learning_rate"] == 1e-4 and second["freeze_bn"] and second["size"] == 64  # flags win
+
+
+def test_version_is_the_package_version():
+    from importlib.metadata import version
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"mmnet {version('mmnet')}"
