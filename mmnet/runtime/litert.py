@@ -7,7 +7,12 @@ uint8 pixel minus 128 (`run_pixels` feeds uint8 photos so, with no float convers
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +22,40 @@ from mmnet.runtime.backends import BackendError, Port, _last_line, pixels_to_bat
 PIXEL_SCALE, PIXEL_ZERO = 1 / 255, -128  # an int8 input that is exactly the uint8 pixel minus 128
 # LiteRT's own default is one thread; mmnet's, as ONNX Runtime's, is the cores, up to 4 (these graphs are small).
 DEFAULT_THREADS = min(4, os.cpu_count() or 1)
+# What LiteRT's C++ prints to stderr, once per process, as its first interpreter creates the XNNPACK delegate.
+XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_notice = {"seen": False, "lock": threading.Lock()}
+
+
+def allocate_quietly(interpreter) -> None:
+    """`interpreter.allocate_tensors()` without LiteRT's XNNPACK notice on stderr; anything else it prints passes
+    through. LiteRT has no switch for it (TF_CPP_MIN_LOG_LEVEL does not reach it), so stderr's file descriptor is
+    captured around the process's first allocation, under a lock."""
+    with _notice["lock"]:
+        if _notice["seen"]:
+            interpreter.allocate_tensors()
+            return
+        with _stderr_without(XNNPACK_NOTICE):
+            interpreter.allocate_tensors()
+        _notice["seen"] = True
+
+
+@contextlib.contextmanager
+def _stderr_without(line: bytes) -> Iterator[None]:
+    """Capture what is written to file descriptor 2 within, and write it back without the lines that are `line`."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [text for text in captured.read().splitlines(keepends=True) if text.rstrip(b"\r\n") != line]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 class LiteRtBackend:
@@ -33,7 +72,7 @@ class LiteRtBackend:
         self.path, self.threads = Path(path), threads or DEFAULT_THREADS
         try:
             self.session = Interpreter(model_path=str(self.path), num_threads=self.threads)
-            self.session.allocate_tensors()
+            allocate_quietly(self.session)
         except (ValueError, RuntimeError) as error:
             raise BackendError(f"{self.path}: cannot load it in LiteRT ({_last_line(error)})") from None
         inputs, outputs = self.session.get_input_details(), self.session.get_output_details()
