@@ -79,7 +79,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--poll-seconds", type=float, default=10.0)
     p.add_argument("--timeout", type=float, help="stop looping after this many seconds")
     p.add_argument("--no-ema", dest="use_ema", action="store_false", help="score the raw weights, not the EMA")
-    p.add_argument("--out-dir", help="default: <train dir>/eval/<split>")
+    p.add_argument("--out-dir", help="default: <train dir>/eval/<split> (<split>-holdout<P> with --val-holdout); "
+                                     "for a shipped .pt: ./eval/<name>/<split>...")
     p.set_defaults(handler=_evaluate)
 
 

@@ -19,6 +19,7 @@ from mmnet.training.checkpoint import FINISHED, copy_atomic, list_checkpoints, l
 # The metrics whose best checkpoint is kept, and whether higher is better.
 KEEP_BEST = {"mad": False, "gauss_grad": False, "mad_full": False, "gauss_grad_full": False, "iou": True}
 MIN_IMPROVEMENT = 5e-5  # the reference's BestKeeper threshold
+PACKAGE = Path(__file__).resolve().parents[1]  # mmnet/: never written into
 
 
 @torch.no_grad()
@@ -81,6 +82,17 @@ def format_scores(scores: dict[str, float]) -> str:
     return "  ".join(f"{name} {scores[name]:.5g}" for name in METRIC_NAMES)
 
 
+def default_out_dir(checkpoint: Path, split: str, val_holdout: float = 0.0) -> Path:
+    """`<train dir>/eval/<split>` (`<split>-holdout<P>` with a hold-out), the train dir being the checkpoint's
+    folder or the folder given. A checkpoint inside the installed package (a shipped `.pt`) is scored into
+    `eval/<its name>/<split>...` under the working directory instead: nothing is written into the package."""
+    name = f"{split}-holdout{val_holdout:g}" if val_holdout else split
+    train_dir = checkpoint.parent if checkpoint.is_file() else checkpoint
+    if train_dir.resolve().is_relative_to(PACKAGE):
+        return Path("eval") / checkpoint.stem / name
+    return train_dir / "eval" / name
+
+
 def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test", size: int | None = None,
                    val_holdout: float = 0.0, loop: bool = False, batch_size: int = 16,
                    poll_seconds: float = 10.0, timeout: float | None = None, use_ema: bool = True,
@@ -94,9 +106,7 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
     if not target.exists() and not loop:  # a loop may start before training has made its dir
         raise FileNotFoundError(f"{target}: no such checkpoint or train dir")
     is_file = target.is_file()
-    train_dir = target.parent if is_file else target
-    suffix = f"-holdout{val_holdout:g}" if val_holdout else ""
-    out = Path(out_dir) if out_dir else train_dir / "eval" / f"{split}{suffix}"
+    out = Path(out_dir) if out_dir else default_out_dir(target, split, val_holdout)
     log, keeper = ScoreLog(out), BestKeeper(out)
     datasets: dict[int, MattingDataset] = {}
     done: set[int] = set()
