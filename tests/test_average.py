@@ -31,7 +31,7 @@ def save(path: Path, seed: int, step: int, width: float = 0.5, ema: bool = False
 def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
     a, b = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "b.pt", 2, 300, ema=True)  # b: its EMA weights
     state = average_checkpoints([a, b], [1, 3])
-    wa, wb = torch.load(a)["model"], torch.load(b)["ema"]
+    wa, wb = torch.load(a, weights_only=True)["model"], torch.load(b, weights_only=True)["ema"]
     for key, value in state["model"].items():
         if value.is_floating_point():
             assert torch.allclose(value, 0.25 * wa[key] + 0.75 * wb[key], atol=1e-6), key

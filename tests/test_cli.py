@@ -109,7 +109,7 @@ def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
                         "--batch-size", "2", "--size", "64", "--num-workers", "0")
     assert result.returncode == 0, result.stderr
     import torch
-    state = torch.load(tmp_path / "run" / "checkpoint-00000001.pt", weights_only=False)
+    state = torch.load(tmp_path / "run" / "checkpoint-00000001.pt", weights_only=True)
     config = state["config"]
     assert config["learning_rate"] == 1e-4 and config["weight_decay"] == 4e-7 and config["epochs"] == 30000
     assert config["lambda_aux"] == 1.0 and config["width_multiplier"] == 1.0 and config["batch_size"] == 2
@@ -124,7 +124,7 @@ def test_chain_script_trains_each_preset_from_the_last(tmp_path, synthetic_root)
     assert result.returncode == 0, result.stderr
     assert f"starting from the weights of {run / '1-portrait_128'}" in result.stdout
     import torch
-    first, second = (torch.load(run / stage / "checkpoint-00000001.pt", weights_only=False)["config"]
+    first, second = (torch.load(run / stage / "checkpoint-00000001.pt", weights_only=True)["config"]
                      for stage in ("1-portrait_128", "2-portrait_256_freeze_bn"))
     assert first["learning_rate"] == 2e-3 and first["init_from"] is None and not first["freeze_bn"]
     assert second["learning_rate"] == 1e-4 and second["freeze_bn"] and second["size"] == 64  # flags win

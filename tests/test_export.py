@@ -134,7 +134,7 @@ def test_int8_tflite_takes_pixels_and_stays_close(tmp_path, synthetic_root):
     from mmnet.runtime.litert import LiteRtBackend
     # a trained network (the shipped 128² one, run at SIZE²): a random one's features are all noise, which
     # 8 bits cannot hold (mean |Δα| 0.06 for small_model)
-    model = model_from_checkpoint(torch.load(resolve_checkpoint("mmnet-1.0-128"), weights_only=False)).eval()
+    model = model_from_checkpoint(torch.load(resolve_checkpoint("mmnet-1.0-128"), weights_only=True)).eval()
     holdout = validation_split(synthetic_root, SIZE, holdout_percent=50)
     calibration = np.stack([holdout[i][0] for i in range(8)])
     path = export_tflite(model, tmp_path / "model.int8.tflite", SIZE, calibration=calibration)

@@ -145,7 +145,7 @@ def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_pa
     assert stages == ["a/1-gpu_scenes_128", "a/2-gpu_scenes_256", "b/1-gpu_scenes_128_from_256",
                       "b/2-gpu_scenes_128_freeze_bn", "c/1-gpu_scenes_256_freeze_bn"]
     first, second, frozen_128, frozen_256 = (
-        torch.load(out / stage / "checkpoint-00000001.pt", weights_only=False)["config"]
+        torch.load(out / stage / "checkpoint-00000001.pt", weights_only=True)["config"]
         for stage in (stages[0], stages[1], stages[3], stages[4]))
     assert first["init_from"].endswith("mmnet/weights/mmnet-1.0-256.pt")
     assert first["dataset_path"] == str(packed / "busts") and first["add_datasets"] == [str(packed / "figures")]

@@ -51,7 +51,7 @@ def test_presets_and_flags_agree_with_the_fields():
 @pytest.mark.parametrize("name", ["mmnet-1.0-256", "deeplab-os16-0.5-256", "mmnet-0.5-256"])
 def test_shipped_checkpoints_flat_configs_load(name):
     """The shipped checkpoints' configs are flat (lambda_<term>), some from before fields were added."""
-    saved = torch.load(WEIGHTS / f"{name}.pt", map_location="cpu", weights_only=False)["config"]
+    saved = torch.load(WEIGHTS / f"{name}.pt", map_location="cpu", weights_only=True)["config"]
     config = TrainConfig.from_flat(saved)
     assert config.loss.aux == saved["lambda_aux"] and config.loss.alpha == saved["lambda_alpha"]
     assert {key: value for key, value in config.as_flat().items() if key in saved} == saved

@@ -77,7 +77,7 @@ def test_onnx_is_remade_from_the_shipped_weights(tmp_path):
     shipped = ort.InferenceSession(str(weights_dir() / entry["onnx"])).run(None, {"image": x})[0]
     again = ort.InferenceSession(str(weights / remade["onnx"])).run(None, {"image": x})[0]
     assert np.abs(shipped - again).max() < 1e-5
-    state = torch.load(weights_dir() / entry["checkpoint"], weights_only=False)
+    state = torch.load(weights_dir() / entry["checkpoint"], weights_only=True)
     with torch.no_grad():
         expected = torch.softmax(model_from_checkpoint(state)(torch.from_numpy(x)), 1)[:, 1:].numpy()
     assert np.abs(shipped - expected).max() < 1e-4

@@ -2,6 +2,7 @@
 one door from trained weights to a network (`load_model`: a shipped name, a checkpoint file or a train dir)."""
 from __future__ import annotations
 
+import pickle
 import re
 import shutil
 import sys
@@ -56,15 +57,29 @@ def copy_atomic(src: Path, dst: Path) -> None:
     atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
+# What every mmnet checkpoint holds (a training one has "optimizer", "ema" and "config" too), by type.
+REQUIRED = {"step": int, "model_name": str, "model_kwargs": dict, "size": int, "model": dict}
+
+
 def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint onto the CPU; a clear error for a missing or broken file."""
+    """Load a checkpoint onto the CPU, as tensors and plain values only (`weights_only`: a pickled object of
+    any other class is refused, never constructed, so a crafted file cannot run code); a CheckpointError
+    names a damaged file, or one that is not an mmnet checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # what weights_only raises for a class outside its allow-list
+        raise CheckpointError(f"{path}: not an mmnet checkpoint: it holds Python objects other than tensors and "
+                              f"plain values, which are not loaded (loading them could run code)") from error
     except Exception as error:  # torch raises several types for a damaged file
         raise CheckpointError(f"{path}: not a readable mmnet checkpoint ({error})") from error
+    held = state if isinstance(state, dict) else {}
+    wrong = [key for key, kind in REQUIRED.items() if not isinstance(held.get(key), kind)]
+    if wrong:
+        raise CheckpointError(f"{path}: not an mmnet checkpoint (no {', '.join(wrong)} in it)")
+    return state
 
 
 def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
@@ -113,5 +128,10 @@ def resolve_checkpoint(model: str | Path) -> Path:
 
 def load_model(source: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict]:
     """(network in eval mode, checkpoint state) of a shipped model name, a checkpoint file or a train dir."""
-    state = load_checkpoint(resolve_checkpoint(source))
-    return model_from_checkpoint(state, use_ema), state
+    path = resolve_checkpoint(source)
+    state = load_checkpoint(path)
+    try:
+        return model_from_checkpoint(state, use_ema), state
+    except (KeyError, ValueError, TypeError, RuntimeError) as error:  # an unknown variant, or weights not its
+        raise CheckpointError(f"{path}: its weights do not make an mmnet network "
+                              f"({str(error).strip().splitlines()[0]})") from error
