@@ -111,3 +111,27 @@ def test_prepare_alpha_refuses_to_write_into_its_inputs(tmp_path):
     images, masks = _folder_dataset(tmp_path, count=1)
     with pytest.raises(ValueError, match="must not be the images or masks folder"):
         prepare_alpha(images, masks, masks, progress=False)
+
+
+def test_prepare_alpha_writes_the_dataset_layout_that_training_and_pack_take(tmp_path):
+    from mmnet.cli import main
+    from mmnet.data.dataset import find_pairs
+    from mmnet.data.pack import pack
+    images, masks = _folder_dataset(tmp_path / "ccp", count=4)
+    (images / "003.jpg").write_bytes((images / "003.jpg").read_bytes()[:200])  # truncated: no matte, no link
+    out = tmp_path / "ccp-mattes"
+    with pytest.raises(SystemExit, match="1"):
+        main(["prepare-alpha", str(images), str(masks), str(out), "--split", "train", "--band", "4", "--workers", "1"])
+    pairs = find_pairs(out, "train")  # every photo has its matte: no orphan
+    assert [pair.stem for pair in pairs] == ["000", "001", "002"]
+    assert all(pair.image.resolve() == (images / pair.image.name).resolve() for pair in pairs)
+    summary = pack(tmp_path / "pack", [out], holdout_percent=0, progress=False)
+    assert summary.files_by_part["ccp-mattes mattes"] == 3
+    again = prepare_alpha(images, masks, out, band=4, workers=1, progress=False, split="train")
+    assert (again.done, again.skipped, again.failed) == (0, 3, 1)
+
+
+def test_prepare_alpha_refuses_a_dataset_layout_over_its_inputs(tmp_path):
+    images, masks = _folder_dataset(tmp_path / "set" / "train", count=1)  # set/train/image, set/train/seg
+    with pytest.raises(ValueError, match="must not be the images or masks folder"):
+        prepare_alpha(images, masks, tmp_path / "set", progress=False, split="train")

@@ -38,7 +38,11 @@ def add_prepare_alpha(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare-alpha", help="binary person masks -> soft alpha mattes (closed-form matting)")
     p.add_argument("images", help="folder of photos")
     p.add_argument("masks", help="folder of binary masks, matched to the photos by file stem")
-    p.add_argument("out", help="folder for the <stem>.png mattes (created; existing ones are skipped)")
+    p.add_argument("out", help="folder for the <stem>.png mattes (created; existing ones are skipped), or with "
+                              "--split the root of a dataset")
+    p.add_argument("--split", metavar="NAME",
+                   help="write the dataset layout that mmnet train --add-dataset and mmnet pack take: the mattes "
+                        "in OUT/NAME/mask, links to their photos in OUT/NAME/image")
     p.add_argument("--band", type=int, default=10, help="unknown band, px on each side of the mask's edge")
     p.add_argument("--workers", type=int, default=2, help="processes")
     p.add_argument("--overwrite", action="store_true", help="redo mattes that are already there")
@@ -48,7 +52,7 @@ def add_prepare_alpha(sub: argparse._SubParsersAction) -> None:
 def _prepare_alpha(args: argparse.Namespace) -> None:
     from mmnet.data.prepare_alpha import prepare_alpha
     summary = prepare_alpha(args.images, args.masks, args.out, band=args.band, workers=args.workers,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, split=args.split)
     print(summary.report(), file=sys.stderr if summary.failed else sys.stdout)
     if summary.failed:
         raise SystemExit(1)

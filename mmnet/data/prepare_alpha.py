@@ -9,6 +9,7 @@ pymatting is needed here only (imported lazily): `pip install pymatting`.
 """
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -82,18 +83,25 @@ def mask_to_alpha(image_u8: np.ndarray, mask_u8: np.ndarray, band: int = 10) -> 
 # --------------------------------------------------------------------------------------------- folders
 
 def prepare_alpha(images_dir: str | Path, masks_dir: str | Path, out_dir: str | Path, band: int = 10,
-                  workers: int = 2, overwrite: bool = False, progress: bool = True) -> PrepareSummary:
+                  workers: int = 2, overwrite: bool = False, progress: bool = True,
+                  split: str | None = None) -> PrepareSummary:
     """Write `<out_dir>/<stem>.png`, the alpha of every photo in `images_dir` and the mask of the same stem
     in `masks_dir`. Resumable: existing outputs are skipped unless `overwrite`. Files that cannot be used
-    are listed in the summary's `problems`, by name; the others are still done."""
+    are listed in the summary's `problems`, by name; the others are still done.
+
+    With a `split`, `out_dir` becomes a dataset in the original layout, as `mmnet train --add-dataset` and
+    `mmnet pack` take it: the mattes in `<out_dir>/<split>/mask/` and, beside them, links to their photos in
+    `<out_dir>/<split>/image/` (copies where the file system has no links)."""
     images_dir, masks_dir, out_dir = Path(images_dir), Path(masks_dir), Path(out_dir)
+    mattes_dir, photos_dir = (out_dir / split / "mask", out_dir / split / "image") if split else (out_dir, None)
     if band < 0:
         raise ConfigError(f"band must be >= 0 px, got {band}")
-    if out_dir.resolve() in (images_dir.resolve(), masks_dir.resolve()):
+    inputs = (images_dir.resolve(), masks_dir.resolve())
+    if any(folder is not None and folder.resolve() in inputs for folder in (mattes_dir, photos_dir)):
         raise ConfigError(f"{out_dir}: the output folder must not be the images or masks folder")
     _require_pymatting()
-    jobs, summary = _plan(images_dir, masks_dir, out_dir, overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs, summary = _plan(images_dir, masks_dir, mattes_dir, overwrite)
+    mattes_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(jobs), disable=not progress or not jobs, desc="prepare-alpha", unit="image")
     with bar:
         for problem in _run(jobs, band, workers):
@@ -102,7 +110,28 @@ def prepare_alpha(images_dir: str | Path, masks_dir: str | Path, out_dir: str | 
             else:
                 summary.done += 1
             bar.update()
+    if photos_dir is not None:
+        link_photos(images_dir, mattes_dir, photos_dir)
     return summary
+
+
+def link_photos(images_dir: Path, mattes_dir: Path, photos_dir: Path) -> int:
+    """Link (or, without links, copy) into `photos_dir` the photo of each matte in `mattes_dir`, under its own
+    name; photos already there are kept. Returns how many were added."""
+    photos_dir.mkdir(parents=True, exist_ok=True)
+    photos, added = _files_by_stem(images_dir), 0
+    for stem, mattes in _files_by_stem(mattes_dir).items():
+        if len(photos.get(stem, [])) != 1:
+            continue  # no photo (a failed pair's problem says why) or more than one
+        source, target = photos[stem][0].resolve(), photos_dir / photos[stem][0].name
+        if target.exists() or target.is_symlink():
+            continue
+        try:
+            target.symlink_to(source)
+        except OSError:
+            shutil.copy2(source, target)
+        added += 1
+    return added
 
 
 def _require_pymatting() -> None:
