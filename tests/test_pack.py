@@ -173,3 +173,20 @@ def test_train_gpu_remote_trains_from_a_carried_tarball_and_collects_the_checkpo
     assert "train_gpu.sh exit 0" in (out / "train.log").read_text()
     with tarfile.open(out / "logs.tgz") as tar:
         assert "a/2-gpu_scenes_256/log.csv" in tar.getnames()
+
+
+@pytest.mark.parametrize("bad", ["flat mattes", "backgrounds"])
+def test_pack_checks_every_input_before_packing_any(sources, tmp_path, monkeypatch, bad):
+    """A bad last input (a flat folder of mattes, as `mmnet prepare-alpha` without --split writes; backgrounds
+    that are not there) is refused before the first set is encoded."""
+    import mmnet.data.pack as packing
+    encoded = []
+    monkeypatch.setattr(packing, "_pack_pair", lambda *args: encoded.append(args) or [])
+    flat = tmp_path / "mattes"
+    flat.mkdir()
+    (flat / "0001.png").write_bytes(b"")
+    sets, backgrounds = ([sources["busts"], flat], None) if bad == "flat mattes" else \
+        ([sources["busts"]], tmp_path / "nowhere")
+    with pytest.raises((PackError, ValueError, FileNotFoundError)):
+        pack(tmp_path / "pack", sets, backgrounds, size=SIZE, progress=False)
+    assert encoded == [] and not (tmp_path / "pack").exists()

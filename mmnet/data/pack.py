@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.backgrounds import split_backgrounds
-from mmnet.data.dataset import DatasetError, find_pairs, select
+from mmnet.data.dataset import DatasetError, Pair, find_pairs, select
 from mmnet.data.io import read_image, read_mask
 from mmnet.errors import MmnetError
 
@@ -123,6 +123,27 @@ def _set_names(dataset_paths: Sequence[str | Path]) -> list[str]:
     return names
 
 
+def _training_pairs(root: str | Path, split: str, holdout_percent: float) -> list[Pair]:
+    """A people set's pairs outside the hold-out; `DatasetError` for a set that is not in the layout or has none."""
+    pairs = select(find_pairs(root, split), holdout_percent, holdout=False)
+    if not pairs:
+        raise DatasetError(f"{Path(root) / split}: the training part of a {holdout_percent:g}% hold-out is empty")
+    return pairs
+
+
+def _training_backgrounds(folder: str | Path, holdout_percent: float) -> list[Path]:
+    """The backgrounds outside the hold-out; an error for none, or for two that the pack would name alike."""
+    paths = split_backgrounds(folder, holdout_percent, holdout=False)
+    if not paths:
+        raise DatasetError(f"{folder}: no background images in the training part of a {holdout_percent:g}% hold-out")
+    stems = [path.stem for path in paths]
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        raise PackError(f"{folder}: backgrounds with the same stem would overwrite each other in the pack: "
+                        f"{', '.join(repeated[:10])}")
+    return paths
+
+
 def _map(function: Callable, items: list, workers: int, desc: str, progress: bool) -> list[Encoded]:
     with ThreadPoolExecutor(max(1, workers)) as pool:  # cv2 releases the GIL
         return list(tqdm(pool.map(function, items), total=len(items), desc=desc, unit="file", leave=False,
@@ -142,14 +163,14 @@ def pack(out: str | Path, dataset_paths: Sequence[str | Path], backgrounds: str 
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise PackError(f"{out}: already exists and is not empty (--overwrite replaces it)")
     names = _set_names(dataset_paths)
+    # Every input is listed and checked before anything is encoded: a bad last set fails at once.
+    training_pairs = [_training_pairs(root, split, holdout_percent) for root in dataset_paths]
+    background_paths = (_training_backgrounds(backgrounds, background_holdout_percent)
+                        if backgrounds is not None else [])
     summary = PackSummary(out)
     files: Encoded = []
     sets = []
-    for root, name in zip(dataset_paths, names):
-        pairs = select(find_pairs(root, split), holdout_percent, holdout=False)
-        if not pairs:
-            raise DatasetError(f"{Path(root) / split}: the training part of a {holdout_percent:g}% hold-out "
-                               f"is empty")
+    for root, name, pairs in zip(dataset_paths, names, training_pairs):
         prefix = f"{name}/{split}"
         encoded = _map(lambda pair: _pack_pair(pair, prefix, size, quality), pairs, workers, f"pack {name}",
                        progress)
@@ -160,16 +181,7 @@ def pack(out: str | Path, dataset_paths: Sequence[str | Path], backgrounds: str 
             files.extend(chosen)
         sets.append({"name": name, "source": str(Path(root).resolve()), "pairs": len(pairs)})
     if backgrounds is not None:
-        paths = split_backgrounds(backgrounds, background_holdout_percent, holdout=False)
-        if not paths:
-            raise DatasetError(f"{backgrounds}: no background images in the training part of a "
-                               f"{background_holdout_percent:g}% hold-out")
-        stems = [path.stem for path in paths]
-        repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
-        if repeated:
-            raise PackError(f"{backgrounds}: backgrounds with the same stem would overwrite each other in the "
-                            f"pack: {', '.join(repeated[:10])}")
-        encoded = _map(lambda path: _pack_background(path, size, background_quality), paths, workers,
+        encoded = _map(lambda path: _pack_background(path, size, background_quality), background_paths, workers,
                        "pack backgrounds", progress)
         chosen = [item for items in encoded for item in items]
         summary.bytes_by_part[BACKGROUNDS] = sum(len(data) for _, data in chosen)
