@@ -13,48 +13,59 @@ Each file is checked against PyTorch: the largest alpha difference on seeded ran
 GAUSS_GRAD is within 2 % of PyTorch's and its IoU within 0.003, else fp32 is.
 
     python -m mmnet.export.ship CHECKPOINT NAME [--default] [--dataset ../shared/data/eg1800]
+
+What it needs (torch, onnx, onnxscript; litert-torch for the LiteRT files) is checked before anything is
+done, and imported only then, so that a missing package is named with the extra that installs it.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
-from mmnet.export.check import check_export, validation_split
-from mmnet.export.formats import Trained
+from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
 from mmnet.runtime.weights import sha256_of
-from mmnet.training.checkpoint import resolve_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_KEYS = ("model_name", "model_kwargs", "size", "step")
 CALIBRATION_IMAGES = 64
 INT8_GAUSS_GRAD_BOUND = 0.02  # int8 is the default where GAUSS_GRAD is at most 2 % above PyTorch's
 INT8_IOU_BOUND = 0.003  # and IoU at most 0.003 below
+NEEDED = ("torch", "onnx", "onnxscript")  # and, for the LiteRT files, TFLITE_NEEDED
+TFLITE_NEEDED = ("litert_torch",)
+PROG = "python -m mmnet.export.ship"
 
 
 def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_dir: Path = WEIGHTS,
          dataset: str | Path | None = None, calibration: int = CALIBRATION_IMAGES, tflite: bool = True) -> dict:
     """Write NAME.pt (the EMA weights where kept, no optimizer), NAME.onnx and (`tflite`) NAME.tflite and,
     with a `dataset`, NAME.int8.tflite into `weights_dir`, check each against PyTorch and record them in its
-    manifest.json. Returns the manifest entry. The files are made and checked in a staging folder first and
-    moved into place together with the manifest, so that the package is never half updated."""
-    source = Path(checkpoint)
+    manifest.json. Returns the manifest entry. The files, NAME.pt included, are made and checked in a staging
+    folder first and moved into place together with the manifest: a failure leaves `weights_dir` as it was."""
+    import torch
+
+    from mmnet.export.check import validation_split
+    from mmnet.export.formats import Trained
+
+    source, weights_dir = Path(checkpoint), Path(weights_dir)
     trained = Trained.load(source)
     model, state = trained.model, trained.state
     slim = {**{key: state[key] for key in SHIPPED_KEYS}, "ema": None,
             "model": {k: v.contiguous() for k, v in model.state_dict().items()},
             "config": state.get("config"), **provenance(state)}
     pt_path = weights_dir / f"{name}.pt"
-    if pt_path.resolve() != source.resolve():
-        atomic_write(pt_path, lambda tmp: torch.save(slim, tmp))
     holdout = validation_split(dataset, state["size"]) if dataset else None
+    weights_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=weights_dir, prefix=".ship-") as folder:
         staging = Path(folder)
+        if pt_path.resolve() != source.resolve():
+            pt_path = staging / pt_path.name
+            torch.save(slim, pt_path)
         onnx_path = trained.export(staging / f"{name}.onnx")
         entry = {"onnx": onnx_path.name, "sha256": sha256_of(onnx_path), "checkpoint": pt_path.name,
                  "checkpoint_sha256": sha256_of(pt_path), "size": state["size"], "model": state["model_name"],
@@ -84,6 +95,8 @@ def provenance(state: dict) -> dict:
 
 def checked(model, path: Path, size: int, holdout) -> dict:
     """`path` against PyTorch: random inputs, and the hold-out where given; printed and returned."""
+    from mmnet.export.check import check_export
+
     checks = [check_export(model, path, size)] + ([check_export(model, path, size, holdout)] if holdout else [])
     for check in checks:
         print(check, flush=True)
@@ -114,8 +127,22 @@ def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration:
     return entry
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def missing_packages(tflite: bool) -> list[str]:
+    """The packages that shipping needs and that cannot be imported, each with the extra that installs it."""
+    from mmnet.cli import EXTRAS  # the one map of modules to the extras that install them
+
+    missing = []
+    for module in NEEDED + (TFLITE_NEEDED if tflite else ()):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(f"{module} (pip install 'mmnet[{EXTRAS[module]}]')")
+    return missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; an exit status. A missing package or a bad input is one line on stderr."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a shipped name (its .pt), a checkpoint file or a train dir (its newest)")
     parser.add_argument("name", help="the shipped name, e.g. mmnet-1.0-256")
     parser.add_argument("--default", action="store_true", help="make it the model that mmnet.load() gives")
@@ -124,11 +151,24 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES, help="int8 calibration photos")
     parser.add_argument("--no-tflite", dest="tflite", action="store_false",
                         help="ONNX only (LiteRT files need pip install mmnet[tflite])")
-    args = parser.parse_args()
-    entry = ship(resolve_checkpoint(args.checkpoint), args.name, args.default, dataset=args.dataset,
-                 calibration=args.calibration, tflite=args.tflite)
+    parser.add_argument("--weights-dir", type=Path, default=WEIGHTS,
+                        help="where the files and manifest.json go (default: the package's mmnet/weights)")
+    args = parser.parse_args(argv)
+    missing = missing_packages(args.tflite)
+    if missing:
+        print(f"{PROG}: error: not installed: {', '.join(missing)}"
+              + ("; or --no-tflite for ONNX only" if any("litert" in m for m in missing) else ""), file=sys.stderr)
+        return 1
+    from mmnet.training.checkpoint import resolve_checkpoint
+    try:
+        entry = ship(resolve_checkpoint(args.checkpoint), args.name, args.default, weights_dir=args.weights_dir,
+                     dataset=args.dataset, calibration=args.calibration, tflite=args.tflite)
+    except (MmnetError, FileNotFoundError, ImportError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
     print(json.dumps(entry, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
