@@ -171,6 +171,26 @@ class MattingDataset:
         return self._full_masks[index].astype(np.float32) / 255
 
 
+class ConcatMatting:
+    """Several people sets as one, indexed one set after the other: real photos of each set as they are (no
+    compositing). Items are those of `MattingDataset` (an index, or the sampler's (index, seed))."""
+
+    def __init__(self, bases: list[MattingDataset]) -> None:
+        if not bases:
+            raise ValueError("ConcatMatting needs at least one people set")
+        self.bases = bases
+        self.offsets = np.cumsum([0] + [len(base) for base in bases])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        index, seed = parse_item(item, len(self))
+        which = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        local = index - int(self.offsets[which])
+        return self.bases[which][local if seed is None else (local, seed)]
+
+
 def parse_item(item: int | tuple[int, int], length: int) -> tuple[int, int | None]:
     """A dataset item, an index or the training sampler's (index, seed), as (index, seed or None)."""
     if isinstance(item, (tuple, list)):

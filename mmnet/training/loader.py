@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from mmnet.data.dataset import MattingDataset
+from mmnet.data.dataset import ConcatMatting, MattingDataset
+from mmnet.data.mosaic import MosaicDataset
 from mmnet.errors import ConfigError
 from mmnet.training.settings import TrainSettings
 
@@ -18,18 +19,23 @@ if TYPE_CHECKING:
     from mmnet.data.composite import CompositeDataset
 
 
-def training_set(config: TrainSettings, progress: bool, workers: int = 2) -> MattingDataset | CompositeDataset:
-    """The training part of `dataset_path` (and of each of `add_datasets`), composited onto the training part
-    of the backgrounds when `composite` > 0; foreground colours not yet cached are computed by `workers`
-    processes."""
+def training_set(config: TrainSettings, progress: bool,
+                 workers: int = 2) -> MattingDataset | ConcatMatting | CompositeDataset | MosaicDataset:
+    """The training part of `dataset_path` (and of each of `add_datasets`): the real photos as they are, or,
+    when `composite` > 0, composited onto the training part of the backgrounds with that probability (foreground
+    colours not yet cached are computed by `workers` processes); made mosaics with probability `mosaic`."""
     roots = [config.dataset_path, *config.add_datasets]
     bases = [MattingDataset(root, config.dataset_split_name, config.size, augment=True,
                             holdout_percent=config.val_holdout, holdout=False, color_jitter=config.color_jitter,
                             progress=progress) for root in roots]
     if config.composite <= 0:
-        if len(bases) > 1:
-            raise ConfigError("--add-dataset needs --composite > 0 (the people sets are mixed by compositing)")
-        return bases[0]
+        people = bases[0] if len(bases) == 1 else ConcatMatting(bases)
+    else:
+        people = _composited(config, bases, progress, workers)
+    return MosaicDataset(people, config.mosaic) if config.mosaic > 0 else people
+
+
+def _composited(config: TrainSettings, bases: list[MattingDataset], progress: bool, workers: int) -> CompositeDataset:
     from mmnet.data.backgrounds import load_backgrounds
     from mmnet.data.composite import CompositeDataset
     from mmnet.data.foregrounds import ForegroundCache
@@ -37,10 +43,9 @@ def training_set(config: TrainSettings, progress: bool, workers: int = 2) -> Mat
         raise ConfigError("--composite needs --backgrounds FOLDER")
     foregrounds = [ForegroundCache(base, workers=workers, progress=progress).foregrounds for base in bases]
     backgrounds = load_backgrounds(config.backgrounds, config.size, holdout=False)
-    return CompositeDataset(bases, backgrounds, foregrounds, p_composite=config.composite,
-                            p_two=config.composite_two, jitter=config.composite_jitter,
-                            p_stretch=config.composite_stretch, p_occlude=config.composite_occlude,
-                            p_scene=config.composite_scene)
+    return CompositeDataset(bases, backgrounds, foregrounds, p_composite=config.composite, p_two=config.composite_two,
+                            jitter=config.composite_jitter, p_stretch=config.composite_stretch,
+                            p_occlude=config.composite_occlude, p_scene=config.composite_scene)
 
 
 def default_workers(device: torch.device) -> int:

@@ -65,7 +65,7 @@ class TrainSettings:
     dataset_split_name: str = knob("train", kw_only=True)
     add_datasets: list[str] = knob(factory=list, kw_only=True, flag="--add-dataset", action="append",
                                    metavar="PATH", help="another people set in the same layout, trained on together "
-                                                        "(repeatable; needs --composite)")
+                                                        "(repeatable; as they are, or composited too)")
     train_dir: str = knob(help="checkpoints and log.csv go here; resumes from it")
     model: str = knob("mmnet", choices=["mmnet", "deeplab"])
     width_multiplier: float = knob(1.0, "MMNet width (0.5, 0.75, 1.0, 1.4)")
@@ -104,6 +104,8 @@ class TrainSettings:
                                          "the people")
     composite_scene: float = knob(0.0, "probability of a composite being a scene: up to 4 people, each 5-100%% of "
                                        "the height")
+    mosaic: float = knob(0.0, "probability of a training sample being a mosaic of 2×2 training samples, each "
+                              "a whole photo with its own surroundings (small people, several to a frame)")
     backgrounds: str | None = knob(None, "folder of background photos (15%% held out for validation)")
     num_workers: int | None = knob(None, "data loading processes (default: 2 on the CPU; on CUDA the cores less "
                                          "one)")
