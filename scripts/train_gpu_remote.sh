@@ -10,6 +10,7 @@ set -uo pipefail
 usage="usage: OUT=DIR $0 CARRY LIMIT [-- flags...]"
 carry=${1:?$usage} limit=${2:?$usage}; shift 2
 out=${OUT:?$usage}; run=${RUN:-/tmp/run}
+mkdir -p "$out" && out=$(cd "$out" && pwd)  # absolute: logs.tgz is written from inside $run
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$run/.tools  # the wheels installed and an `mmnet` command that runs this checkout
 shopt -s nullglob; wheels=("$carry"/whl/*.whl); shopt -u nullglob

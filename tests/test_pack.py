@@ -190,3 +190,25 @@ def test_pack_checks_every_input_before_packing_any(sources, tmp_path, monkeypat
     with pytest.raises((PackError, ValueError, FileNotFoundError)):
         pack(tmp_path / "pack", sets, backgrounds, size=SIZE, progress=False)
     assert encoded == [] and not (tmp_path / "pack").exists()
+
+
+def test_train_gpu_remote_with_a_relative_out_keeps_the_logs(tmp_path):
+    """OUT=out (relative): the checkpoints, train.log and logs.tgz land in ./out, not lost inside RUN."""
+    import subprocess
+    import sys
+    carry, run = tmp_path / "carry", tmp_path / "run"
+    (carry / "pack").mkdir(parents=True)  # no pack.json: train_gpu.sh stops at once, what RUN holds is collected
+    stage = run / "a" / "1-gpu_scenes_128"
+    stage.mkdir(parents=True)
+    for name in ("log.csv", "finished", "checkpoint-00000002.pt"):
+        (stage / name).write_text(name)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "OUT": "out", "RUN": str(run),
+           "HOME": str(tmp_path)}
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_gpu_remote.sh"
+    result = subprocess.run(["bash", str(script), str(carry), "60"], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert (out / "a1-00000002.pt").is_file() and "train_gpu.sh exit 2" in (out / "train.log").read_text()
+    with tarfile.open(out / "logs.tgz") as tar:
+        assert sorted(tar.getnames()) == ["a/1-gpu_scenes_128/finished", "a/1-gpu_scenes_128/log.csv"]
