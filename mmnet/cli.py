@@ -150,8 +150,8 @@ def _add_matte(sub) -> None:
     p.add_argument("--backend", choices=["litert", "onnxruntime", "openvino"],
                    help="inference runtime (default: litert where ai-edge-litert is installed and the model ships a "
                         ".tflite file, in its shipped default precision, else onnxruntime)")
-    p.add_argument("--overwrite", action="store_true", help="redo existing outputs (default: skip those made from "
-                                                             "the same input with the same options)")
+    p.add_argument("--overwrite", action="store_true", help="redo existing outputs, and replace files mmnet did not "
+                   "make (default: skip outputs made from the same input with the same options, keep other files)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
                    help="upsample the matte guided by the photo (default: on)")
     p.add_argument("--smooth", type=float, metavar="S",

@@ -53,9 +53,12 @@ def add_export(sub) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from mmnet.export.formats import Trained
+    from mmnet.files import refuse_input
+    from mmnet.training.checkpoint import resolve_checkpoint
     if args.int8 and not args.calibration:
         raise SystemExit("mmnet export: --int8 needs --calibration DIR, a folder of photos like the ones to matte")
     try:
+        refuse_input(args.output, [resolve_checkpoint(args.model)])
         trained = Trained.load(args.model, args.size, args.use_ema)
         calibration = None
         if args.int8:
@@ -90,9 +93,11 @@ def add_average(sub) -> None:
 def _average(args: argparse.Namespace) -> None:
     import torch
 
-    from mmnet.files import atomic_write
+    from mmnet.files import atomic_write, refuse_input
     from mmnet.training.average import average_checkpoints
+    from mmnet.training.checkpoint import resolve_checkpoint
     try:
+        refuse_input(args.output, [resolve_checkpoint(model) for model in args.models])
         state = average_checkpoints(args.models, args.weights)
     except (OSError, ValueError) as error:  # each names the file or the mismatch
         raise SystemExit(f"mmnet average: {error}") from None

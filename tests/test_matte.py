@@ -129,9 +129,11 @@ def test_existing_outputs_are_skipped_unless_overwrite(model_path, photos, tmp_p
     matte(model_path, str(photos / "*.jpg"), "-o", str(out))
     capsys.readouterr()
     stale = out / "synth_00000.png"
-    stale.write_bytes(b"old")  # not made by this run's recipe: redone
+    stale.write_bytes(b"old")  # not made by mmnet: named, and kept
     matte(model_path, str(photos / "*.jpg"), "-o", str(out))
-    assert "done 1, skipped 3, failed 0" in capsys.readouterr().err and read(stale).shape == (160, 120)
+    err = capsys.readouterr().err
+    assert "done 0, skipped 3, failed 1" in err and f"{stale}: exists and was not made by mmnet" in err
+    assert stale.read_bytes() == b"old"
     matte(model_path, str(photos / "*.jpg"), "-o", str(out), "--overwrite")
     assert "done 4, skipped 0, failed 0" in capsys.readouterr().err and read(stale).shape == (160, 120)
 

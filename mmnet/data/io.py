@@ -103,12 +103,14 @@ def encode_png(pixels: np.ndarray, compression: int = 1, in_place: bool = False)
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # what a matte, cut-out or composite can be written as
 _RECORD = b"mmnet"  # the keyword of the PNG text chunk, and the prefix of the JPEG comment, that hold a record
+_WEBP_RECORD = b"MMNT"  # the WebP chunk that holds one (decoders skip chunks they do not know)
 
 
 def encode_image(pixels: np.ndarray, suffix: str = ".png", record: str | None = None, in_place: bool = False
                  ) -> bytes:
     """uint8 H×W, H×W×3 (RGB) or H×W×4 (RGBA) -> PNG, JPEG (quality 95; no alpha) or lossless WebP bytes, by
-    `suffix`; `record` (text, e.g. how the image was made) goes into a PNG text chunk or a JPEG comment."""
+    `suffix`; `record` (text, e.g. how the image was made) goes into a PNG text chunk, a JPEG comment or a
+    WebP chunk of its own."""
     suffix = suffix.lower()
     if suffix == ".png":
         data = encode_png(pixels, in_place=in_place)
@@ -125,7 +127,9 @@ def encode_image(pixels: np.ndarray, suffix: str = ".png", record: str | None = 
     if not ok:
         raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as {suffix}")
     data = encoded.tobytes()
-    if record is not None and suffix != ".webp":
+    if record is not None and suffix == ".webp":
+        return webp_with_record(data, record)
+    if record is not None:
         comment = _RECORD + b":" + record.encode("utf-8")
         data = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
     return data
@@ -137,6 +141,21 @@ def png_with_record(data: bytes, record: str) -> bytes:
     chunk = _png_chunk(b"tEXt", _RECORD + b"\0" + record.encode("latin-1", "replace"))
     view = memoryview(data)
     return b"".join((view[:33], chunk, view[33:]))
+
+
+def webp_with_record(data: bytes, record: str) -> bytes:
+    """A lossless WebP (one VP8L chunk, as OpenCV writes it) in WebP's extended form, with `record` in a chunk
+    after the VP8X header."""
+    bits = int.from_bytes(data[21:25], "little")  # VP8L: width-1 (14 bits), height-1 (14), alpha used (1)
+    flags = 0x10 if bits >> 28 & 1 else 0
+    header = bytes([flags, 0, 0, 0]) + (bits & 0x3FFF).to_bytes(3, "little") + (bits >> 14 & 0x3FFF).to_bytes(
+        3, "little")
+    body = b"WEBP" + _riff_chunk(b"VP8X", header) + _riff_chunk(_WEBP_RECORD, record.encode("utf-8")) + data[12:]
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _riff_chunk(kind: bytes, body: bytes) -> bytes:
+    return kind + len(body).to_bytes(4, "little") + body + b"\0" * (len(body) % 2)
 
 
 def read_record(path: str | Path) -> str | None:
@@ -164,6 +183,10 @@ def read_record(path: str | Path) -> str | None:
             if head[pos + 1] == 0xFE and body.startswith(_RECORD + b":"):
                 return body[len(_RECORD) + 1:].decode("utf-8", "replace")
             pos += 2 + length
+    if head.startswith(b"RIFF") and head[8:16] == b"WEBPVP8X":
+        length = int.from_bytes(head[34:38], "little")  # the chunk after VP8X (10 bytes, from 12)
+        if head[30:34] == _WEBP_RECORD:
+            return head[38:38 + length].decode("utf-8", "replace")
     return None
 
 

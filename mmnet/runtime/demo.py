@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mmnet.files import refuse_input
 from mmnet.runtime.model import load
 from mmnet.runtime.render import render_options
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
@@ -58,9 +59,10 @@ def make_demo(video: str | Path, output: str | Path, *, model: str | None = None
     strength = SMOOTH_DEFAULT if smooth is None else smooth
     if not 0 <= strength < 1:
         raise UsageError(f"--smooth must be in [0, 1), got {strength}")
+    source, target = Path(video), Path(output)
+    refuse_input(target, [source, *(Path(path) for path in (background, model) if path and Path(path).is_file())])
     render = render_options("composite", background, 0.5, None)
     matting = load(model, threads=threads)
-    source, target = Path(video), Path(output)
     reader = Reader(av, source)
     width, panel_height = panel_size(reader.width, reader.height, height)
     try:

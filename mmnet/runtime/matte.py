@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from mmnet.data.io import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_image_bytes, encode_image, read_image, \
     read_record, read_size
-from mmnet.files import write_atomic
+from mmnet.files import ReadOnlyOutput, foreign, write_atomic
 from mmnet.runtime import video
 from mmnet.runtime.model import Matting, load
 from mmnet.runtime.render import Render, fingerprint, output_options, render_options, with_hint
@@ -65,13 +65,14 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     render = render_options(format, background, threshold, refine, max_pixels)
     options = output_options(format, background, threshold, refine)
     model_once = functools.cache(lambda: load(model, threads=threads, size=size, backend=backend))
+    reads = [Path(path) for path in (background, model) if path and Path(path).is_file()]  # never outputs
     videos_failed = 0
     if not watch:
         videos, inputs = video.split_inputs(inputs)
         if videos:
             videos_failed = video.matte_videos(videos, output, render, model_once, overwrite=overwrite,
                                                smooth=smooth, several=bool(inputs), max_pixels=max_pixels,
-                                               options=options)
+                                               options=options, reads=reads)
             if not inputs:
                 return videos_failed
     if watch:
@@ -79,7 +80,7 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
             raise UsageError("--watch takes one INPUT folder and an output folder -o OUT")
         todo = None
     else:
-        todo = plan(inputs, output)
+        todo = plan(inputs, output, reads)
     if todo and len(todo.jobs) == 1 and todo.jobs[0].output is not None and format == "rgba" and \
             todo.jobs[0].output.suffix.lower() in (".jpg", ".jpeg"):
         raise UsageError(f"-o {output}: JPEG has no alpha channel; write the cut-out as .png or .webp")
@@ -94,7 +95,7 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
                  dynamic_ncols=True) as bar:
         runner = Runner(matting, render, pool, tally, bar, overwrite, max_pixels, options)
         if watch:
-            _watch(runner, Watcher(Path(inputs[0]), Path(output)))
+            _watch(runner, Watcher(Path(inputs[0]), Path(output), reads))
         else:
             runner.run(todo.jobs)
     print(tally.summary(), file=sys.stderr)
@@ -152,11 +153,15 @@ class Runner:
         self.unready: Callable[[Job, str], None] | None = None
 
     def run(self, jobs: list[Job]) -> None:
+        """Each job, but an existing output made the same way (skipped) or not by mmnet (named, not replaced)."""
         todo = []
         for job in jobs:
-            if job.output is not None and not self.overwrite and self.record(job) is not None and \
-                    read_record(job.output) == self.record(job):
+            exists = job.output is not None and not self.overwrite and job.output.exists()
+            found = read_record(job.output) if exists else None
+            if exists and found is not None and found == self.record(job):
                 self._count(skipped=True)
+            elif problem := foreign(job.output, exists, found):
+                self.fail(problem)
             else:
                 todo.append(job)
         pixels = {job: _pixels(job) for job in todo}
@@ -226,6 +231,8 @@ class Runner:
                 sys.stdout.buffer.flush()
             else:
                 write_atomic(job.output, data)
+        except ReadOnlyOutput as error:
+            self.fail(str(error))
         except OSError as error:
             self.fail(f"{job.output}: cannot write ({error.strerror or error})")
         except ValueError as error:

@@ -3,11 +3,13 @@ and `-` (stdin -> stdout); and a folder watcher that hands out photos once they 
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mmnet.data.io import IMAGE_SUFFIXES, OUTPUT_SUFFIXES, find_photos
 from mmnet.errors import MmnetError
+from mmnet.files import OutputIsInput, replaced_input
 
 STDIN = "-"
 _MAGIC = ("*", "?", "[")
@@ -44,14 +46,15 @@ def single_file_output(inputs: list[str], output: str | None) -> bool:
     return inputs[0] == STDIN or not (Path(inputs[0]).is_dir() or any(m in inputs[0] for m in _MAGIC))
 
 
-def plan(inputs: list[str], output: str | None) -> Plan:
+def plan(inputs: list[str], output: str | None, reads: Sequence[Path] = ()) -> Plan:
     """Jobs for `mmnet matte INPUT... -o OUTPUT`. A folder's photos go to OUTPUT/<relative path>/<stem>.png,
-    a glob's relative to its fixed leading folder, a file's to OUTPUT/<stem>.png."""
+    a glob's relative to its fixed leading folder, a file's to OUTPUT/<stem>.png. `reads`: the other files the
+    run reads (a --background image, the model), never written either."""
     if STDIN in inputs and len(inputs) > 1:
         raise UsageError("- (stdin) must be the only INPUT")
     if single_file_output(inputs, output):
         job = Job(None if inputs[0] == STDIN else Path(inputs[0]), Path(output))
-        return Plan(*keep_inputs([job], [job.source]))
+        return Plan(*keep_inputs([job], [job.source, *reads]))
     if inputs == [STDIN]:
         if output is not None:
             raise UsageError(f"-o {output}: the image from - (stdin) goes to stdout, or to -o NAME.png")
@@ -79,13 +82,13 @@ def plan(inputs: list[str], output: str | None) -> Plan:
                 continue
             claimed[target] = source
             jobs.append(Job(source, target))
-    jobs, refused = keep_inputs(jobs, sources)
+    jobs, refused = keep_inputs(jobs, [*sources, *reads])
     return Plan(jobs, problems + refused)
 
 
 def keep_inputs(jobs: list[Job], inputs: list[Path | None]) -> tuple[list[Job], list[str]]:
-    """The jobs whose output is none of `inputs`, and a problem naming each job refused because its output
-    would replace an input (whatever the flags: an input is never written)."""
+    """The jobs whose output is none of `inputs` (None: stdin), and a problem naming each job refused because
+    its output would replace an input (whatever the flags: an input is never written)."""
     kept, refused = [], []
     for job in jobs:
         replaced = replaced_input(job.output, inputs)
@@ -96,28 +99,8 @@ def keep_inputs(jobs: list[Job], inputs: list[Path | None]) -> tuple[list[Job], 
     return kept, refused
 
 
-def replaced_input(output: Path | None, inputs: list[Path | None]) -> Path | None:
-    """The input that writing `output` would replace, compared as files (so links and other spellings of a
-    path count), or None."""
-    target = _identity(output)
-    if target is None:
-        return None
-    return next((path for path in inputs if _identity(path) == target), None)
-
-
-def refusal(name: str, output: Path, replaced: Path) -> str:
-    return f"{name}: its output {output} is the input {replaced}; refusing to replace it (give another -o)"
-
-
-def _identity(path: Path | None) -> tuple[int, int] | None:
-    """(device, inode) of an existing file, else None."""
-    if path is None:
-        return None
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
+def refusal(name: str, output: Path, replaced: Path | str) -> str:
+    return str(OutputIsInput(output, replaced, name))
 
 
 def output_for(out: Path, relative: Path) -> Path:
@@ -161,11 +144,11 @@ class Watcher:
     its failure if that was already counted); if it stays unchanged for SETTLE_POLLS more polls, its failure
     is final (`failed`)."""
 
-    def __init__(self, folder: Path, output: Path) -> None:
+    def __init__(self, folder: Path, output: Path, reads: Sequence[Path] = ()) -> None:
         if folder.resolve() == output.resolve():
             raise UsageError(f"-o {output}: --watch writes outside the watched folder {folder} (its outputs "
                              f"would be photos to matte); give another -o")
-        self.folder, self.output = folder, output
+        self.folder, self.output, self.reads = folder, output, list(reads)
         self.refused: list[str] = []  # jobs whose output would replace a photo
         self._seen: dict[Path, tuple[int, int]] = {}  # what the last poll saw
         self._done: dict[Path, tuple[int, int]] = {}  # what was handed out
@@ -213,7 +196,7 @@ class Watcher:
         for photo in ready:
             self._done[photo] = current[photo]
         jobs = [Job(photo, output_for(self.output, photo.relative_to(self.folder))) for photo in ready]
-        jobs, refused = keep_inputs(jobs, list(current))
+        jobs, refused = keep_inputs(jobs, [*current, *self.reads])
         self.refused += refused
         return jobs
 

@@ -19,7 +19,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.io import IMAGE_SUFFIXES
+from mmnet.files import ReadOnlyOutput, foreign
 from mmnet.runtime.render import Render, fingerprint
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
 from mmnet.runtime.sources import UsageError, refusal, replaced_input
@@ -58,20 +59,24 @@ class VideoJob:
     target: Path
     sequence: bool
 
-    def done_before(self, av: Any, record: str) -> bool:
-        """Whether the output is there and was made from this input in the same way (its record)."""
-        return (self.target.is_dir() if self.sequence else self.target.is_file()) and \
-            read_record(av, self.target, self.sequence) == record
+    def found(self, av: Any) -> tuple[bool, str | None]:
+        """(whether an output is there: the file, or frames of a sequence; the record it holds, None where there
+        is none: not made by mmnet)."""
+        if self.sequence:
+            exists = self.target.is_dir() and any(self.target.glob("[0-9]" * 6 + ".png"))
+        else:
+            exists = self.target.exists()
+        return exists, read_record(av, self.target, self.sequence) if exists else None
 
 
-def plan_videos(videos: list[str], output: str | None, format: str, several: bool
+def plan_videos(videos: list[str], output: str | None, format: str, several: bool, reads: Sequence[Path] = ()
                 ) -> tuple[list[VideoJob], list[str]]:
     """Jobs for the video INPUTs, and "INPUT: problem" for those that cannot be done.
 
     `-o NAME.mp4|.m4v|.mov|.mkv|.webm` takes one INPUT. `-o FOLDER` takes any number: a video goes to
     FOLDER/<stem>.mp4, or with --format rgba to a PNG sequence FOLDER/000000.png... (one INPUT) or
     FOLDER/<stem>/000000.png... (several), without the audio. `several`: other INPUTs (photos) share
-    the output."""
+    the output; `reads`: the other files the run reads (never an output either)."""
     if output is None:
         raise UsageError("give the output with -o OUT.mp4 (or .webm, .mov, .mkv), or a folder")
     out = Path(output)
@@ -82,7 +87,7 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
         if format == "rgba" and CONTAINERS[suffix].alpha is None:
             raise UsageError(f"-o {out}: {suffix} video has no alpha channel; for --format rgba write .webm "
                              f"(VP9), .mov (ProRes 4444), .mkv, or a folder for PNGs")
-        replaced = replaced_input(out, [Path(videos[0])])
+        replaced = replaced_input(out, [Path(videos[0]), *reads])
         if replaced is not None:
             return [], [refusal(videos[0], out, replaced)]
         return [VideoJob(Path(videos[0]), out, False)], []
@@ -98,7 +103,7 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
             target = out if len(videos) == 1 and not several else out / source.stem
         else:
             target = out / f"{source.stem}.mp4"
-        replaced = replaced_input(target, [Path(v) for v in videos])
+        replaced = replaced_input(target, [*map(Path, videos), *reads])
         if replaced is not None:
             problems.append(refusal(video, target, replaced))
             continue
@@ -113,20 +118,21 @@ def plan_videos(videos: list[str], output: str | None, format: str, several: boo
 
 def matte_videos(videos: list[str], output: str | None, render: Render, model: Callable[[], Matting], *,
                  overwrite: bool = False, smooth: float | None = None, several: bool = False,
-                 max_pixels: int | None = None, options: dict | None = None) -> int:
+                 max_pixels: int | None = None, options: dict | None = None, reads: Sequence[Path] = ()) -> int:
     """The video part of `mmnet matte`: each video to its output, the failures named at the end;
     the exit code, 0 when every video was done or skipped, else 1 (a video with damaged data is done, with a
     warning that says how many frames were affected). `model`: gives the loaded model, once the INPUTs are
     checked.
 
-    An existing output is skipped (unless `overwrite`) only when its record (in its metadata, or beside a
-    PNG sequence) says it was made from the same input with the same `options` (the command line's), model
-    and smoothing."""
+    An existing output is skipped (unless `overwrite`) when its record (in its metadata, or in a PNG
+    sequence's first frame) says it was made from the same input with the same `options` (the command line's),
+    model and smoothing; one with no record (not made by mmnet) is not replaced without `overwrite`, and named.
+    `reads`: the other files the run reads (--background), never an output."""
     av = import_av()
     strength = SMOOTH_DEFAULT if smooth is None else smooth
     if not 0 <= strength < 1:
         raise UsageError(f"--smooth must be in [0, 1), got {strength}")
-    jobs, failures = plan_videos(videos, output, render.format, several)
+    jobs, failures = plan_videos(videos, output, render.format, several, reads)
     matting = model()
     settings = {**(options or {"format": render.format}), "model": fingerprint(matting.path),
                 "size": matting.size, "smooth": strength}
@@ -135,8 +141,12 @@ def matte_videos(videos: list[str], output: str | None, render: Render, model: C
     start = time.perf_counter()
     for job in jobs:
         record = json.dumps({"input": fingerprint(job.source), **settings}, sort_keys=True)
-        if not overwrite and job.done_before(av, record):
+        exists, found = job.found(av)
+        if not overwrite and exists and found == record:
             skipped += 1
+            continue
+        if not overwrite and (problem := foreign(job.target, exists, found)):
+            failures.append(problem)
             continue
         try:
             stats = matte_video(matting, job.source, job.target, render, smooth=strength, sequence=job.sequence,
@@ -146,7 +156,7 @@ def matte_videos(videos: list[str], output: str | None, render: Render, model: C
             if stats.damage:
                 warnings.append(f"{job.source}: {stats.damage}")
                 print(f"warning: {job.source}: {stats.damage}", file=sys.stderr)
-        except VideoError as error:
+        except (VideoError, ReadOnlyOutput) as error:
             failures.append(str(error))
     seconds = time.perf_counter() - start
     damaged = f" ({len(warnings)} with damaged data)" if warnings else ""

@@ -20,7 +20,7 @@ import numpy as np
 
 from mmnet.data.io import IMAGE_SUFFIXES, encode_png, png_with_record, read_record as read_png_record
 from mmnet.errors import MmnetError
-from mmnet.files import temporary_name
+from mmnet.files import temporary_name, writable_mode
 from mmnet.runtime.sources import STDIN, UsageError
 from mmnet.runtime.stats import Stats
 
@@ -247,6 +247,7 @@ class VideoWriter:
         self.av, self.target, self.frames = av, target, 0
         self.time_base = reader.time_base
         self.temporary = temporary_name(target)
+        self.mode = writable_mode(target)  # ReadOnlyOutput for a read-only target; a writable one keeps its mode
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.output = av.open(str(self.temporary), "w", format=spec.muxer, options=dict(spec.options))
@@ -303,6 +304,8 @@ class VideoWriter:
     def commit(self) -> int:
         """Close the file and move it to `target`; the number of frames written."""
         self._close()
+        if self.mode is not None:
+            os.chmod(self.temporary, self.mode)
         os.replace(self.temporary, self.target)
         return self.frames
 
