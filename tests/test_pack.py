@@ -3,6 +3,7 @@ and trains unchanged; the CUDA-only pieces of the trainer (uint8 batches, the sy
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -85,6 +86,29 @@ def test_pack_names_an_unreadable_file_and_keeps_an_existing_pack(sources, packe
     assert (packed / "busts").is_dir()  # untouched
 
 
+def test_overwrite_replaces_only_a_pack(sources, tmp_path):
+    data = tmp_path / "DATA"  # mmnet pack DATA --dataset-path DATA/set1 --overwrite: a slip that deleted DATA
+    shutil.copytree(sources["busts"], data / "set1")
+    (data / "README").write_text("mine")
+    with pytest.raises(PackError, match=f"{data}: holds the input {data / 'set1'}"):
+        pack(data, [data / "set1"], size=SIZE, overwrite=True, progress=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(PackError, match=f"{other}: not a pack made by mmnet pack"):
+        pack(other, [sources["busts"]], size=SIZE, overwrite=True, progress=False)
+    assert (data / "README").read_text() == "mine" and (other / "notes.txt").read_text() == "mine"
+    assert len(list((data / "set1" / "train" / "image").iterdir())) == 30
+    out = tmp_path / "pack"
+    pack(out, [sources["busts"]], size=SIZE, progress=False)
+    pack(out, [sources["figures"]], size=SIZE, overwrite=True, progress=False)  # a pack: replaced
+    assert (out / "figures").is_dir() and not (out / "busts").exists()
+    (out / "mine.txt").write_text("mine")  # a file of the user's put into it: no longer only a pack
+    with pytest.raises(PackError, match="not a pack made by mmnet pack"):
+        pack(out, [sources["busts"]], size=SIZE, overwrite=True, progress=False)
+    assert (out / "mine.txt").is_file()
+
+
 def test_gpu_presets_are_the_scenes_recipe_with_large_batches():
     chain = ["scenes_128", "scenes_256", "scenes_256_freeze_bn", "scenes_128_from_256", "scenes_128_freeze_bn"]
     scaled = {"batch_size", "learning_rate", "warmup_steps", "max_steps", "checkpoint_every", "log_every"}
@@ -135,8 +159,10 @@ def test_bf16_autocast_trains_on_the_cpu_when_asked(sources, tmp_path):
 
 
 def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_path, monkeypatch):
-    """scripts/train_gpu.sh, shrunk: every gpu_scenes_* stage, from the shipped weights, on the pack's sets."""
+    """scripts/train_gpu.sh, shrunk, RECIPE=scenes: every gpu_scenes_* stage, from the shipped weights, on the
+    pack's sets."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the foreground cache
+    monkeypatch.setenv("RECIPE", "scenes")
     out = tmp_path / "out"
     result = run_script("train_gpu.sh", str(packed), str(out), "--", "--max-steps", "1", "--batch-size", "2",
                         "--size", "32", "--device", "cpu", "--num-workers", "0", "--threads", "1")
@@ -156,6 +182,23 @@ def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_pa
     assert result.stdout.count("done after") == 3
 
 
+def test_train_gpu_script_trains_the_real_photos_recipe_by_default(packed, tmp_path):
+    """scripts/train_gpu.sh, shrunk: gpu_real_256 from the shipped weights on every set of the pack as they are,
+    then gpu_real_128_from_256 from it."""
+    out = tmp_path / "out"
+    result = run_script("train_gpu.sh", str(packed), str(out), "--", "--max-steps", "1", "--batch-size", "2",
+                        "--size", "32", "--device", "cpu", "--num-workers", "0", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    stages = sorted(str(path.relative_to(out)) for path in out.glob("*/*-gpu_*"))
+    assert stages == ["a/1-gpu_real_256", "b/1-gpu_real_128_from_256"]
+    first, second = (torch.load(out / stage / "checkpoint-00000001.pt", weights_only=True)["config"]
+                     for stage in stages)
+    assert first["init_from"].endswith("mmnet/weights/mmnet-1.0-256.pt") and first["composite"] == 0
+    assert first["dataset_path"] == str(packed / "busts") and first["add_datasets"] == [str(packed / "figures")]
+    assert first["mosaic"] > 0 and second["init_from"] == str(out / stages[0])
+    assert result.stdout.count("done after") == 2
+
+
 def test_train_gpu_remote_trains_from_a_carried_tarball_and_collects_the_checkpoints(packed, tmp_path, monkeypatch):
     """scripts/train_gpu_remote.sh, shrunk: the pack as one .tgz, no wheels; each stage's last checkpoint,
     the logs and train.log land in OUT."""
@@ -169,10 +212,10 @@ def test_train_gpu_remote_trains_from_a_carried_tarball_and_collects_the_checkpo
                         "--size", "32", "--device", "cpu", "--num-workers", "0", "--threads", "1")
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in out.glob("*.pt")) == [
-        "a1-00000001.pt", "a2-00000001.pt", "b1-00000001.pt", "b2-00000001.pt", "c1-00000001.pt"]
+        "a1-00000001.pt", "b1-00000001.pt"]
     assert "train_gpu.sh exit 0" in (out / "train.log").read_text()
     with tarfile.open(out / "logs.tgz") as tar:
-        assert "a/2-gpu_scenes_256/log.csv" in tar.getnames()
+        assert "a/1-gpu_real_256/log.csv" in tar.getnames()
 
 
 @pytest.mark.parametrize("bad", ["flat mattes", "backgrounds"])

@@ -20,7 +20,7 @@ def add_pack(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int, default=78, help="WebP quality of the people's photos")
     p.add_argument("--background-quality", type=int, default=70, help="WebP quality of the backgrounds")
     p.add_argument("--max-mib", type=float, default=50.0, help="refuse to write a larger pack")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing pack")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing pack (only a pack made by mmnet pack)")
     p.add_argument("--workers", type=int, default=2, help="threads")
     p.set_defaults(handler=_pack)
 

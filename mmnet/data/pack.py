@@ -160,8 +160,7 @@ def pack(out: str | Path, dataset_paths: Sequence[str | Path], backgrounds: str 
     out = Path(out)
     if not dataset_paths:
         raise PackError("give at least one people set")
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise PackError(f"{out}: already exists and is not empty (--overwrite replaces it)")
+    _check_replaceable(out, [*dataset_paths, *([backgrounds] if backgrounds is not None else [])], overwrite)
     names = _set_names(dataset_paths)
     # Every input is listed and checked before anything is encoded: a bad last set fails at once.
     training_pairs = [_training_pairs(root, split, holdout_percent) for root in dataset_paths]
@@ -202,6 +201,33 @@ def pack(out: str | Path, dataset_paths: Sequence[str | Path], backgrounds: str 
                         + summary.report())
     _write_tree(out, files)
     return summary
+
+
+def _check_replaceable(out: Path, inputs: Sequence[str | Path], overwrite: bool) -> None:
+    """PackError unless `out` is free (absent, or an empty folder) or, with `overwrite`, a pack this command made:
+    --overwrite deletes nothing else (a data folder named by mistake, a folder that holds an input)."""
+    if not out.exists() or out.is_dir() and not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise PackError(f"{out}: already exists and is not empty (--overwrite replaces a pack made by mmnet pack)")
+    inside = next((path for path in inputs if out.resolve() in (Path(path).resolve(), *Path(path).resolve().parents)),
+                  None)
+    if inside is not None:
+        raise PackError(f"{out}: holds the input {inside}; write the pack elsewhere")
+    if not is_pack(out):
+        raise PackError(f"{out}: not a pack made by mmnet pack (no {MANIFEST} naming all it holds); --overwrite "
+                        f"replaces only a pack, never other files")
+
+
+def is_pack(folder: Path) -> bool:
+    """Whether `folder` is a pack as `pack` writes it: its manifest, and besides it only the sets and backgrounds
+    the manifest names."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        names = {MANIFEST, BACKGROUNDS, *(entry["name"] for entry in manifest["sets"])}
+        return all(entry.name in names for entry in folder.iterdir())
+    except (OSError, ValueError, TypeError, KeyError):  # no manifest, or not one of ours
+        return False
 
 
 def _write_tree(out: Path, files: Encoded) -> None:
