@@ -156,3 +156,24 @@ def test_bench_scores_shipped_models_on_the_holdout(tmp_path, eg1800):
     scores = results["variants"][0]["quality"]["fp32"]
     assert scores["images"] == 2 and 0 < scores["gauss_grad_full"] < 0.05 and scores["iou"] > 0.5
     assert f"{scores['gauss_grad_full'] * 1e3:.3f}" in (tmp_path / "bench.md").read_text()
+
+
+def coloured_pixels(png) -> int:
+    """Pixels of strong colour (the marks; text, axes and grid are grey)."""
+    import cv2
+    image = cv2.imread(str(png)).astype(int)
+    return int(((image.max(axis=2) - image.min(axis=2)) > 80).sum())
+
+
+@pytest.mark.parametrize("scored", [False, True])
+def test_the_figure_draws_the_models_with_or_without_quality_scores(tmp_path, scored):
+    """`mmnet bench --quick` without --dataset has no quality scores: latency bars, not an empty chart."""
+    from mmnet.bench import figure
+    rows = [{"name": name, "family": "MMNet", "label": name[6:], "params": 190_490,
+             "latency_ms": {"onnxruntime": {"2": ms}},
+             "quality": {"fp32": {"gauss_grad_full": 3.4e-3}} if scored else {}}
+            for name, ms in (("mmnet-1.0-256", 7.8), ("mmnet-1.0-128", 3.2))]
+    results = {"variants": rows, "figure": {"engine": "onnxruntime", "threads": 2},
+               "environment": {"cpu": "test CPU", "date": "today"}}
+    assert len(figure.quality_points(results)) == (2 if scored else 0)
+    assert coloured_pixels(figure.plot(results, tmp_path / "bench.png")) > 500
