@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Train the everyday-photos recipe (the gpu_scenes_* presets) on a GPU from a `mmnet pack` folder.
-# Usage: scripts/train_gpu.sh PACK OUT_DIR [FROM] [-- flags for every stage]
+# Train on a GPU from a `mmnet pack` folder: the real-photos recipe (the gpu_real_* presets; RECIPE=scenes for the
+# everyday-composites recipe of rounds 7-9, the gpu_scenes_* presets).
+# Usage: [RECIPE=real|scenes] scripts/train_gpu.sh PACK OUT_DIR [FROM] [-- flags for every stage]
 # PACK: made by `mmnet pack` (its first set is --dataset-path, the others --add-dataset, and its backgrounds/).
 # FROM: the weights the first stage starts from (default: the shipped mmnet/weights/mmnet-1.0-256.pt; - for none).
-# Three chains, most wanted first, so that a run cut short still leaves whole models:
+# Chains, most wanted first, so that a run cut short still leaves whole models. RECIPE=real (the default):
+#   OUT_DIR/a: 1-gpu_real_256                                               (mmnet-1.0-256: a/1)
+#   OUT_DIR/b: from a/1, 1-gpu_real_128_from_256                            (mmnet-1.0-128: b/1)
+# RECIPE=scenes:
 #   OUT_DIR/a: 1-gpu_scenes_128 -> 2-gpu_scenes_256                        (mmnet-1.0-256: a/2)
 #   OUT_DIR/b: from a/2, 1-gpu_scenes_128_from_256 -> 2-gpu_scenes_128_freeze_bn   (mmnet-1.0-128: b/2)
 #   OUT_DIR/c: from a/2, 1-gpu_scenes_256_freeze_bn                       (a candidate for mmnet-1.0-256)
@@ -27,8 +31,16 @@ chain() {  # RUN_DIR FROM PRESET...
 }
 flags=("$@")
 started=$(date +%s)
-chain "$out/a" "$from" gpu_scenes_128 gpu_scenes_256
-chain "$out/b" "$out/a/2-gpu_scenes_256" gpu_scenes_128_from_256 gpu_scenes_128_freeze_bn
-chain "$out/c" "$out/a/2-gpu_scenes_256" gpu_scenes_256_freeze_bn
-echo "train_gpu.sh: mmnet-1.0-256: $out/a/2-gpu_scenes_256 (or $out/c/1-gpu_scenes_256_freeze_bn)," \
-    "mmnet-1.0-128: $out/b/2-gpu_scenes_128_freeze_bn"
+case ${RECIPE:-real} in
+  real)
+    chain "$out/a" "$from" gpu_real_256
+    chain "$out/b" "$out/a/1-gpu_real_256" gpu_real_128_from_256
+    echo "train_gpu.sh: mmnet-1.0-256: $out/a/1-gpu_real_256, mmnet-1.0-128: $out/b/1-gpu_real_128_from_256" ;;
+  scenes)
+    chain "$out/a" "$from" gpu_scenes_128 gpu_scenes_256
+    chain "$out/b" "$out/a/2-gpu_scenes_256" gpu_scenes_128_from_256 gpu_scenes_128_freeze_bn
+    chain "$out/c" "$out/a/2-gpu_scenes_256" gpu_scenes_256_freeze_bn
+    echo "train_gpu.sh: mmnet-1.0-256: $out/a/2-gpu_scenes_256 (or $out/c/1-gpu_scenes_256_freeze_bn)," \
+        "mmnet-1.0-128: $out/b/2-gpu_scenes_128_freeze_bn" ;;
+  *) echo "$0: RECIPE must be real or scenes, got ${RECIPE}" >&2; exit 2 ;;
+esac

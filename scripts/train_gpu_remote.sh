@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On a lent GPU machine that has PyTorch and OpenCV but not this project's other dependencies: train the
-# gpu_scenes chains (scripts/train_gpu.sh) within LIMIT seconds, then copy what they made to OUT.
+# chains of scripts/train_gpu.sh (RECIPE, default real) within LIMIT seconds, then copy what they made to OUT.
 # Usage: OUT=DIR scripts/train_gpu_remote.sh CARRY LIMIT [-- flags for every stage]
 # CARRY: a folder with pack.tgz (`tar czf` of a `mmnet pack` folder named pack: one file travels better than
 # thousands) and whl/ (wheels of what the machine lacks, e.g. pymatting). Run it again on the same machine to
@@ -24,7 +24,7 @@ mkdir -p "$tools/bin" && printf '#!/bin/sh\nexec python3 -m mmnet.cli "$@"\n' >"
   timeout "$limit" "$root/scripts/train_gpu.sh" "$carry/pack" "$run" "$@"
   echo "train_gpu.sh exit $?"; date
 } 2>&1 | tee "$out/train.log"
-for stage in "$run"/*/*-gpu_scenes_*; do
+for stage in "$run"/*/*-gpu_*; do
   last=$(ls "$stage"/checkpoint-*.pt 2>/dev/null | tail -1)
   [ -n "$last" ] && cp "$last" "$out/$(basename "$(dirname "$stage")")$(basename "$stage" | cut -d- -f1)-$(basename "$last" .pt | cut -d- -f2).pt"
 done
