@@ -248,6 +248,31 @@ def _bench(args: argparse.Namespace) -> None:
                           peers=args.peers, readme=args.readme))
 
 
+def _add_cache(sub) -> None:
+    p = sub.add_parser("cache", help="what mmnet keeps in its cache folder (exported checkpoints, onnxruntime-web, "
+                                     "the training sets' foreground colours), and clearing it")
+    p.add_argument("--clear", nargs="*", metavar="PART",
+                   help="delete these parts of it (e.g. foregrounds), or with no PART all of it")
+    p.set_defaults(handler=_cache)
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from mmnet import cache
+    folder = cache.cache_dir()
+    if args.clear is not None:
+        try:
+            cleared = cache.clear(args.clear)
+        except KeyError as error:
+            raise SystemExit(f"mmnet cache: error: {error.args[0]}") from None
+        print(f"cleared {', '.join(cleared) or 'nothing'} in {folder}")
+        return
+    sizes = cache.parts()
+    for name, size in sizes.items():
+        print(f"{size / 1e6:10.1f} MB  {name}")
+    print(f"{sum(sizes.values()) / 1e6:10.1f} MB  in {folder} (foregrounds/ is kept under "
+          f"{cache.FOREGROUNDS_CAP_BYTES / 2**30:g} GiB; mmnet cache --clear [PART ...] deletes)")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser and its subcommands' parsers by name."""
     parser = argparse.ArgumentParser(prog="mmnet", description="Real-time automatic portrait matting.")
@@ -255,7 +280,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from mmnet.cli_models import add_average, add_export, add_info  # the verbs that build a model
     for add in (_add_train, _add_evaluate, add_info, add_export, add_average, _add_plot, _add_synthetic, add_pack,
-                add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench):
+                add_prepare_alpha, _add_matte, _add_serve, _add_demo, _add_bench, _add_cache):
         add(sub)
     return parser, sub.choices
 

