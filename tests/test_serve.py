@@ -49,6 +49,12 @@ def _png(response: httpx.Response) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ API
+@pytest.mark.parametrize("shape", [(1, 1), (1, 20000), (20000, 1)])
+def test_odd_shapes_are_matted(api: str, shape: tuple[int, int]) -> None:
+    data = encode_png(np.full((*shape, 3), 128, np.uint8))
+    assert _png(_post(api, {"file": ("odd.png", data, "image/png")})).shape[:2] == shape
+
+
 def test_alpha_is_the_models_matte(api: str, photo: bytes) -> None:
     alpha = _png(_post(api, {"file": ("astronaut.jpg", photo, "image/jpeg")}))
     expected = to_uint8(mmnet.load(MODEL, threads=1).predict(read_image(EXAMPLE)))

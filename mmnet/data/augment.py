@@ -25,13 +25,20 @@ def resize_align_corners(array: np.ndarray, height: int, width: int | None = Non
     The network's input is squashed this way, so its output goes back to the photo this way too. Keeps the
     dtype."""
     width = height if width is None else width
-    if min(height, width) < 2:
-        raise ValueError(f"the output must be at least 2×2, got {height}×{width}")
+    if min(height, width) < 1:
+        raise ValueError(f"the output must be at least 1×1, got {height}×{width}")
     in_height, in_width = array.shape[:2]
     if (in_height, in_width) == (height, width):
         return array
-    matrix = np.array([[(in_width - 1) / (width - 1), 0.0, 0.0], [0.0, (in_height - 1) / (height - 1), 0.0]])
+    matrix = np.array([[align_corners_scale(in_width, width), 0.0, 0.0],
+                       [0.0, align_corners_scale(in_height, height), 0.0]])
     return _warp(array, matrix, height, width)
+
+
+def align_corners_scale(size_in: int, size_out: int) -> float:
+    """Source pixels per output pixel under align_corners=True, (in−1)/(out−1); 0 for an output one pixel
+    across (its pixel takes the first source pixel, as TF's resize does), so a 1×20000 photo has a matte too."""
+    return (size_in - 1) / (size_out - 1) if size_out > 1 else 0.0
 
 
 def reference_affine(rng: np.random.Generator, size: int) -> np.ndarray:

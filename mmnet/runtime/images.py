@@ -38,8 +38,8 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ImageReadError("<array>", f"expected H×W, H×W×3 or H×W×4, got shape {array.shape}")
-    if min(array.shape[:2]) < 2:
-        raise ImageReadError("<array>", f"image of {array.shape[1]}×{array.shape[0]} pixels is too small")
+    if min(array.shape[:2]) < 1:
+        raise ImageReadError("<array>", f"image of {array.shape[1]}×{array.shape[0]} pixels is empty")
     array = to_uint8(array)
     if array.ndim == 2:
         return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)

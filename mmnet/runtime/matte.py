@@ -206,6 +206,8 @@ class Runner:
                     self.unready(job, message)  # counted (or retried) by the watcher
                 else:
                     self.fail(message)
+            except Exception as error:  # a bug met by one odd photo: named, and the others still done
+                self.fail(_unexpected(job, error))
         if not loaded:
             return
         try:
@@ -237,6 +239,8 @@ class Runner:
             self.fail(f"{job.output}: cannot write ({error.strerror or error})")
         except ValueError as error:
             self.fail(f"{job.name}: {error}")
+        except Exception as error:  # a bug met by one odd photo: named, and the others still done
+            self.fail(_unexpected(job, error))
         else:
             self._count()
 
@@ -258,6 +262,10 @@ class Runner:
             else:
                 self.tally.done += 1
             self.bar.update(1)
+
+
+def _unexpected(job: Job, error: Exception) -> str:
+    return f"{job.name}: unexpected {type(error).__name__} ({error}); please report it"
 
 
 def _pixels(job: Job) -> float:

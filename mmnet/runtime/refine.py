@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from mmnet.data.augment import resize_align_corners
+from mmnet.data.augment import align_corners_scale, resize_align_corners
 
 RADIUS = 1  # box radius at S×S
 EPS = 1e-5  # regularisation, colours in [0, 1]: larger -> closer to plain bilinear
@@ -184,8 +184,8 @@ def _pool() -> ThreadPoolExecutor:
 def _align_corners_rows(array: np.ndarray, height: int, width: int, top: int, rows: int) -> np.ndarray:
     """Rows top … top+rows−1 of `resize_align_corners(array, height, width)`, computed alone."""
     in_height, in_width = array.shape[:2]
-    scale_y = (in_height - 1) / (height - 1)
-    matrix = np.array([[(in_width - 1) / (width - 1), 0.0, 0.0], [0.0, scale_y, top * scale_y]])
+    scale_y = align_corners_scale(in_height, height)
+    matrix = np.array([[align_corners_scale(in_width, width), 0.0, 0.0], [0.0, scale_y, top * scale_y]])
     return cv2.warpAffine(array, matrix, (width, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
 
