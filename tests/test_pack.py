@@ -133,11 +133,19 @@ def test_uint8_batches_round_trip():
 
 def test_sync_free_ema_equals_averaged_model():
     from mmnet.models import create
-    from mmnet.training.trainer import ema_update, ema_with_warmup
+    from mmnet.training.trainer import ema_update
+
+    @torch.no_grad()
+    def warmup_ema(averaged: list[torch.Tensor], current: list[torch.Tensor], count) -> None:
+        """AveragedModel's own path with the trainer's decay, min(0.99, (1 + n) / (10 + n))."""
+        weight = 1.0 - min(0.99, (1.0 + float(count)) / (10.0 + float(count)))
+        for a, c in zip(averaged, current):
+            a.lerp_(c, weight) if a.is_floating_point() else a.copy_(c)
+
     torch.manual_seed(0)
     model = create("mmnet", width_multiplier=0.5)
-    reference, ours = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_with_warmup(0.99),
-                                                           use_buffers=True) for _ in range(2))
+    reference, ours = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=warmup_ema, use_buffers=True)
+                       for _ in range(2))
     for _ in range(4):
         with torch.no_grad():
             for p in model.parameters():

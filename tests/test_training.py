@@ -174,15 +174,20 @@ def test_composite_training(synthetic_root, tmp_path, monkeypatch):
 
 
 def test_ema_warmup_follows_early_weights():
-    from mmnet.training.trainer import ema_with_warmup
-    update = ema_with_warmup(0.999)
-    averaged, current = [torch.zeros(3), torch.tensor(0)], [torch.ones(3), torch.tensor(7)]
-    update(averaged, current, torch.tensor(1))  # decay min(0.999, 2/11): mostly the new weights
-    assert torch.allclose(averaged[0], torch.full((3,), 1 - 2 / 11))
-    assert averaged[1].item() == 7
-    late = [torch.zeros(3)]
-    update(late, [torch.ones(3)], torch.tensor(100000))
-    assert torch.allclose(late[0], torch.full((3,), 0.001))
+    from mmnet.training.trainer import ema_update
+    model = torch.nn.BatchNorm1d(3)  # float weights, and an integer counter (num_batches_tracked)
+    ema = torch.optim.swa_utils.AveragedModel(model, use_buffers=True)
+    ema_update(ema, model, 0.999)  # the first update copies
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    model.num_batches_tracked.fill_(7)
+    ema_update(ema, model, 0.999)  # n = 1: decay min(0.999, 2/11), mostly the new weights
+    assert torch.allclose(ema.module.weight, torch.full((3,), 1 + (1 - 2 / 11)))
+    assert ema.module.num_batches_tracked.item() == 7 and int(ema.n_averaged) == 2
+    ema.n_averaged.fill_(100000)
+    before = ema.module.weight.clone()
+    ema_update(ema, model, 0.999)  # late: the decay itself
+    assert torch.allclose(ema.module.weight, before + 0.001 * (2 - before))
 
 
 _LOADER_AFTER_OPENCV_THREADS = """

@@ -54,26 +54,10 @@ def learning_rate(config: TrainConfig, step: int, total: int) -> float:
     raise ConfigError(f"unknown lr schedule {config.lr_schedule!r}")
 
 
-def ema_with_warmup(decay: float):
-    """EMA update for `AveragedModel` whose decay grows as min(decay, (1 + n) / (10 + n)) with the number of
-    updates n (timm's warm-up), so that a short run's average is not dominated by its first weights."""
-
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        n = float(num_averaged)
-        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
-        for a, c in zip(averaged, current):
-            if a.is_floating_point():
-                a.lerp_(c, weight)
-            else:  # counters such as BatchNorm's num_batches_tracked
-                a.copy_(c)
-
-    return update
-
-
 def ema_update(ema: torch.optim.swa_utils.AveragedModel, model: nn.Module, decay: float) -> None:
-    """`ema.update_parameters(model)` with `ema_with_warmup(decay)`, the same arithmetic, but with the count read
-    from the CPU: AveragedModel copies its count to the GPU and back, a host sync at every step."""
+    """Move `ema` towards `model` with a decay that grows as min(decay, (1 + n) / (10 + n)) with the number of
+    updates n (timm's warm-up), so that a short run's average is not dominated by its first weights. The count
+    is read from the CPU: `ema.update_parameters` copies it to the GPU and back, a host sync at every step."""
     n = int(ema.n_averaged)  # a CPU tensor: no sync
     averaged = [*ema.module.parameters(), *ema.module.buffers()]
     current = [*model.parameters(), *model.buffers()]
@@ -163,8 +147,7 @@ def _start(config: TrainConfig) -> _Run:
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = make_optimizer(config, model, fused=cuda)
-    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay),
-                                               use_buffers=True) if config.ema_decay > 0 else None)
+    ema = torch.optim.swa_utils.AveragedModel(model, use_buffers=True) if config.ema_decay > 0 else None
     amp = config.amp if config.amp is not None else cuda
     return _Run(config, rank, world_size, device, amp, workers, dataset, total, model, optimizer, ema, memory_format)
 
