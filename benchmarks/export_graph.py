@@ -26,6 +26,7 @@ import torch
 
 from mmnet.data.augment import prepare_eval
 from mmnet.data.dataset import find_pairs, select
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image
 from mmnet.export.check import check_export, validation_split
 from mmnet.export.onnx import write_onnx
@@ -37,7 +38,6 @@ from mmnet.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 EG1800 = ROOT.parent / "shared" / "data" / "eg1800"
-HOLDOUT = 10.0
 
 # name -> (what it is, how the alpha module is built, export options)
 FP32_FORMS: dict[str, tuple[str, Callable, dict]] = {
@@ -59,7 +59,7 @@ INT8_FORMS = {  # name -> (what it is, fp32 form quantized, quantize_static opti
 
 def calibration(root: Path, size: int, count: int = 64) -> np.ndarray:
     """`count` photos of the training part (not the hold-out), evenly spread, as the runtime prepares them."""
-    pairs = select(find_pairs(root, "train"), HOLDOUT, False)
+    pairs = select(find_pairs(root, "train"), HOLDOUT_PERCENT, False)
     picked = np.linspace(0, len(pairs) - 1, count).round().astype(int)
     return np.stack([prepare_eval(read_image(pairs[i].image), size) for i in picked])
 
@@ -226,7 +226,7 @@ def main() -> None:
 
         quality = {}
         if has_data and not args.no_quality:
-            dataset = validation_split(dataset_root, size, holdout_percent=HOLDOUT)
+            dataset = validation_split(dataset_root, size, holdout_percent=HOLDOUT_PERCENT)
             for name, path in files.items():
                 check = check_export(model, path, size, dataset)
                 quality[name] = {"max_abs_diff": check.max_abs_diff, "gauss_grad": check.gauss_grad,

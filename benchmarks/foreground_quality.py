@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from matte_speed import machine  # noqa: E402  (a sibling script)
 
 from mmnet.data.dataset import find_pairs, select  # noqa: E402
+from mmnet.data.holdout import HOLDOUT_PERCENT  # noqa: E402
 from mmnet.data.io import read_image, read_mask  # noqa: E402
 from mmnet.files import write_atomic  # noqa: E402
 from mmnet.runtime import compose, foreground  # noqa: E402
@@ -39,7 +40,7 @@ Method = tuple[Estimator, Callable[[np.ndarray, np.ndarray], object]]  # (the es
 
 def recomposited(count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(uint8 composite I, float32 alpha, float32 true foreground P in [0, 1]) of `count` held-out photos."""
-    pairs = select(find_pairs(SHARED / "eg1800", "train"), 10, holdout=True)[:count]
+    pairs = select(find_pairs(SHARED / "eg1800", "train"), HOLDOUT_PERCENT, holdout=True)[:count]
     backgrounds = sorted((SHARED / "backgrounds").glob("*.jpg"))
     if not pairs or not backgrounds:
         raise SystemExit(f"needs the EG1800 portraits and backgrounds under {SHARED}")

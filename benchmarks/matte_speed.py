@@ -49,8 +49,9 @@ def photo_folder(scratch: Path, count: int) -> tuple[Path, str]:
     folder.mkdir()
     if (EG1800 / "train" / "image").is_dir():
         from mmnet.data.dataset import find_pairs, select
+        from mmnet.data.holdout import HOLDOUT_PERCENT
 
-        pairs = select(find_pairs(EG1800, "train"), 10, holdout=True)[:count]
+        pairs = select(find_pairs(EG1800, "train"), HOLDOUT_PERCENT, holdout=True)[:count]
         for pair in pairs:
             (folder / pair.image.name).symlink_to(pair.image.resolve())
         if len(pairs) == count:

@@ -13,6 +13,7 @@ import numpy as np
 
 import mmnet
 from mmnet.data.dataset import find_pairs, select
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
 from mmnet.evaluation.metrics import gauss_grad, mad
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=137)
     args = parser.parse_args()
     model = mmnet.load(args.model, threads=2)
-    pairs = select(find_pairs(args.dataset, "train"), 10, holdout=True)[:args.images]
+    pairs = select(find_pairs(args.dataset, "train"), HOLDOUT_PERCENT, holdout=True)[:args.images]
     results: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
     for pair in pairs:
         rgb, gt = read_image(pair.image), read_mask(pair.mask).astype(np.float32) / 255

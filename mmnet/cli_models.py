@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mmnet.cli import _model_args, input_size, missing_extra
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.export import FORMATS
 
 
@@ -47,7 +48,7 @@ def add_export(sub) -> None:
                    "GAUSS_GRAD change on the held-out part of --dataset-path")
     p.add_argument("--dataset-path", help="with --check: a dataset (<root>/<split>/{image,mask})")
     p.add_argument("--dataset-split-name", default="train")
-    p.add_argument("--val-holdout", type=float, default=10.0, help="percent held out by mmnet train")
+    p.add_argument("--val-holdout", type=float, default=HOLDOUT_PERCENT, help="percent held out by mmnet train")
     p.set_defaults(handler=_export)
 
 

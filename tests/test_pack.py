@@ -13,6 +13,7 @@ import torch
 
 from mmnet.data.backgrounds import split_backgrounds
 from mmnet.data.dataset import MattingDataset, find_pairs, in_holdout
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.pack import MIB, PackError, pack, short_side_size
 from mmnet.data.synthetic import make_dataset
 from mmnet.training.presets import PRESETS
@@ -41,14 +42,14 @@ def packed(sources, tmp_path_factory) -> Path:
 def test_pack_holds_the_training_parts_at_the_short_side(sources, packed):
     for name in ("busts", "figures"):
         source = find_pairs(sources[name], "train")
-        held = {pair.stem for pair in source if in_holdout(pair.stem, 10)}
+        held = {pair.stem for pair in source if in_holdout(pair.stem, HOLDOUT_PERCENT)}
         pairs = find_pairs(packed / name, "train")
         assert held and {pair.stem for pair in pairs} == {pair.stem for pair in source} - held
         for pair in pairs:
             assert pair.image.suffix == ".webp" and pair.mask.suffix == ".png"
-        dataset = MattingDataset(packed / name, size=SIZE, holdout_percent=10, progress=False)
-        assert len(dataset) == len(pairs)  # the trainer's --val-holdout 10 keeps every packed pair
-        original = MattingDataset(sources[name], size=SIZE, holdout_percent=10, progress=False)
+        dataset = MattingDataset(packed / name, size=SIZE, holdout_percent=HOLDOUT_PERCENT, progress=False)
+        assert len(dataset) == len(pairs)  # the trainer's --val-holdout (HOLDOUT_PERCENT) keeps every packed pair
+        original = MattingDataset(sources[name], size=SIZE, holdout_percent=HOLDOUT_PERCENT, progress=False)
         assert np.allclose(dataset.aspects, original.aspects, atol=0.02)  # aspect kept
     mask = MattingDataset(packed / "figures", size=SIZE, progress=False, keep_full_masks=True).full_mask(0)
     assert mask.shape == (SIZE, 72)  # 150×100 -> short side 48, aspect kept
@@ -76,7 +77,7 @@ def test_pack_refuses_more_than_the_cap_and_writes_nothing(sources, tmp_path):
 def test_pack_names_an_unreadable_file_and_keeps_an_existing_pack(sources, packed, tmp_path):
     broken = tmp_path / "broken"
     make_dataset(broken, n=12, seed=3)
-    stem = next(pair.stem for pair in find_pairs(broken, "train") if not in_holdout(pair.stem, 10))
+    stem = next(pair.stem for pair in find_pairs(broken, "train") if not in_holdout(pair.stem, HOLDOUT_PERCENT))
     (broken / "train" / "mask" / f"{stem}.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=f"{stem}.png"):
         pack(tmp_path / "out", [broken], size=SIZE, progress=False)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mmnet.data.dataset import find_pairs, select
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
 from mmnet.evaluation.metrics import person_iou
 from mmnet.peers import mediapipe as mp, wheels
@@ -74,7 +75,7 @@ def test_outputs_are_probabilities_at_256_and_at_full_size(selfie):
 
 
 def test_person_iou_on_real_portraits(selfie, eg1800):
-    pairs = select(find_pairs(eg1800, "train"), 10, holdout=True)[:3]
+    pairs = select(find_pairs(eg1800, "train"), HOLDOUT_PERCENT, holdout=True)[:3]
     for pair in pairs:
         iou = person_iou(selfie.predict_full(read_image(pair.image)), read_mask(pair.mask))
         assert iou > 0.85, f"{pair.image}: person IoU {iou:.3f}"
@@ -91,7 +92,7 @@ def test_landscape_model_takes_wide_frames(selfie, eg1800):
     assert (selfie.height, selfie.width) == (256, 256)
     photo = np.zeros((300, 600, 3), np.uint8)
     assert wide.prepare(photo).shape == (1, 144, 256, 3)
-    pairs = select(find_pairs(eg1800, "train"), 10, holdout=True)
+    pairs = select(find_pairs(eg1800, "train"), HOLDOUT_PERCENT, holdout=True)
     portrait, truth = read_image(pairs[0].image), read_mask(pairs[0].mask)
     frame = np.full((800, 1800, 3), 128, np.uint8)
     frame[:, 600:1200] = portrait

@@ -1,5 +1,5 @@
-"""Quality on the validation hold-out (10 % of EG1800's training split, never trained on) by the paper's
-protocol: the network's alpha upsampled bilinearly to the photo (`mmnet.evaluation.metrics.score`)."""
+"""Quality on the validation hold-out (`HOLDOUT_PERCENT` of EG1800's training split, never trained on) by the
+paper's protocol: the network's alpha upsampled bilinearly to the photo (`mmnet.evaluation.metrics.score`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,10 +9,10 @@ import numpy as np
 
 from mmnet.data.augment import prepare_eval
 from mmnet.data.dataset import Pair, find_pairs, select
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
 from mmnet.evaluation.metrics import MetricMean, score
 
-HOLDOUT_PERCENT = 10.0
 REPORTED = ("gauss_grad_full", "mad_full", "iou", "gauss_grad", "mad")
 
 

@@ -9,10 +9,12 @@ import cv2
 import numpy as np
 
 from mmnet.data.dataset import DatasetError, in_holdout
+from mmnet.data.holdout import BACKGROUND_HOLDOUT_PERCENT
 from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image
 
 
-def split_backgrounds(folder: str | Path, holdout_percent: float = 15.0, holdout: bool = False) -> list[Path]:
+def split_backgrounds(folder: str | Path, holdout_percent: float = BACKGROUND_HOLDOUT_PERCENT,
+                      holdout: bool = False) -> list[Path]:
     """The image files of `folder`, sorted: the held-out part by `in_holdout(stem, holdout_percent)`
     (holdout=True) or the rest, the training part."""
     folder = Path(folder)
@@ -23,8 +25,8 @@ def split_backgrounds(folder: str | Path, holdout_percent: float = 15.0, holdout
     return [path for path in files if in_holdout(path.stem, holdout_percent) == holdout]
 
 
-def load_backgrounds(folder: str | Path, size: int, holdout_percent: float = 15.0, holdout: bool = False,
-                     *, threads: int = 2) -> list[np.ndarray]:
+def load_backgrounds(folder: str | Path, size: int, holdout_percent: float = BACKGROUND_HOLDOUT_PERCENT,
+                     holdout: bool = False, *, threads: int = 2) -> list[np.ndarray]:
     """The training (or held-out) background photos of `folder` as uint8 RGB arrays whose SHORT side is
     `size` (aspect kept). Unreadable files are skipped with a warning naming them."""
     paths = split_backgrounds(folder, holdout_percent, holdout)

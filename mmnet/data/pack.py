@@ -3,7 +3,7 @@
 For each people set only its training part (the pairs outside `in_holdout(stem, holdout)`), each photo and matte
 resized so that the short side is the training resolution (aspect kept: the composites use each photo's
 aspect), in the original layout `<pack>/<set name>/<split>/{image,mask}`; and the training part of the
-backgrounds (`split_backgrounds(folder, 15, holdout=False)`) at the same short side in `<pack>/backgrounds`.
+backgrounds (`split_backgrounds(folder, BACKGROUND_HOLDOUT_PERCENT, holdout=False)`) at the same short side in `<pack>/backgrounds`.
 Every file keeps its stem, so the hold-out splits of the pack select all of it. Photos are WebP, mattes PNG.
 
 Everything is encoded in memory first: a pack over the cap is refused before anything is written, and the
@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from mmnet.data.backgrounds import split_backgrounds
 from mmnet.data.dataset import DatasetError, Pair, find_pairs, select
+from mmnet.data.holdout import BACKGROUND_HOLDOUT_PERCENT, HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
 from mmnet.errors import MmnetError
 
@@ -151,8 +152,8 @@ def _map(function: Callable, items: list, workers: int, desc: str, progress: boo
 
 
 def pack(out: str | Path, dataset_paths: Sequence[str | Path], backgrounds: str | Path | None = None, *,
-         split: str = "train", size: int = 256, holdout_percent: float = 10.0,
-         background_holdout_percent: float = 15.0, quality: int = PHOTO_QUALITY,
+         split: str = "train", size: int = 256, holdout_percent: float = HOLDOUT_PERCENT,
+         background_holdout_percent: float = BACKGROUND_HOLDOUT_PERCENT, quality: int = PHOTO_QUALITY,
          background_quality: int = BACKGROUND_QUALITY, cap_bytes: int = CAP_BYTES, overwrite: bool = False,
          workers: int = 2, progress: bool = True) -> PackSummary:
     """Write the pack to `out` (see the module's docstring) and return its summary. Raises `PackError` for a

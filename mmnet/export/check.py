@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from mmnet.data.dataset import MattingDataset
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.evaluation.evaluate import predict_alpha
 from mmnet.evaluation.metrics import gauss_grad, mad, person_iou, resize_alpha
 
@@ -45,7 +46,8 @@ def _onnx_runner(path: Path, threads: int) -> Runner:
     return run
 
 
-def validation_split(root: str | Path, size: int, split: str = "train", holdout_percent: float = 10) -> MattingDataset:
+def validation_split(root: str | Path, size: int, split: str = "train",
+                     holdout_percent: float = HOLDOUT_PERCENT) -> MattingDataset:
     """The held-out part of a split (as `mmnet train --val-holdout` keeps it), with its full masks."""
     return MattingDataset(root, split, size, augment=False, holdout_percent=holdout_percent, holdout=True,
                           keep_full_masks=True, progress=False)

@@ -5,7 +5,7 @@ shipped `.pt` (or its name) to remake every format from it.
 - `NAME.onnx`: the fastest fp32 ONNX form measured (`benchmarks/export_graph.py`): a fixed 1×3×S×S input
   and the rewritten graph of `mmnet.export.rewrite`.
 - `NAME.tflite` (fp32) and, with `--dataset`, `NAME.int8.tflite` (full-integer int8 calibrated on
-  `--calibration` training photos of `<dataset>/train` outside its 10 % hold-out), for LiteRT
+  `--calibration` training photos of `<dataset>/train` outside its hold-out, HOLDOUT_PERCENT), for LiteRT
   (`mmnet.export.tflite`; needs `pip install mmnet[tflite]`).
 
 Each file is checked against PyTorch: the largest alpha difference on seeded random inputs and, with
@@ -27,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
 from mmnet.runtime.weights import sha256_of
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="the shipped name, e.g. mmnet-1.0-256")
     parser.add_argument("--default", action="store_true", help="make it the model that mmnet.load() gives")
     parser.add_argument("--dataset", help="the EG1800 layout (<dataset>/train): int8 calibration photos from its "
-                                          "training part, quality checks on its 10 %% hold-out")
+                                          f"training part, quality checks on its {HOLDOUT_PERCENT:g} %% hold-out")
     parser.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES, help="int8 calibration photos")
     parser.add_argument("--no-tflite", dest="tflite", action="store_false",
                         help="ONNX only (LiteRT files need pip install mmnet[tflite])")
