@@ -2,6 +2,7 @@
 here, crafted headers that claim gigapixels in a few bytes, and the command line naming the flag that lifts it."""
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -122,3 +123,45 @@ def test_a_record_is_joined_into_the_png_without_changing_the_bytes(tmp_path):
     (tmp_path / "out.png").write_bytes(joined)
     assert io.read_record(tmp_path / "out.png") == record
     assert np.array_equal(read_image(tmp_path / "out.png"), photo)
+
+
+# ------------------------------------------------------------------------ issue 24: what is read before the check
+def test_only_regular_files_are_read(model_path, photos, tmp_path):
+    """A named pipe in a folder is named, not waited on; a device (/dev/zero) is not read."""
+    from test_matte import run
+    folder = tmp_path / "album"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes((photos / "synth_00000.jpg").read_bytes())
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+    result = run(model_path, str(folder), "-o", str(tmp_path / "out"))  # a hang ends in its timeout, failing
+    err = result.stderr.decode()
+    assert result.returncode == 1 and "done 1, skipped 0, failed 2" in err
+    for name in ("pipe.jpg", "zero.jpg"):
+        assert f"{folder / name}: not a regular file" in err
+
+
+def test_a_file_larger_than_its_limit_allows_is_refused_unread(tmp_path):
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as file:  # sparse: 3 GB that take no disk
+        file.truncate(3 << 30)
+    with pytest.raises(ImageReadError, match=r"3221 MB is more than an image of up to 110 megapixels takes"):
+        read_image(big)
+
+
+def test_the_header_is_checked_before_the_rest_is_read(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(20000, 20000) + b"\0" * (2 * io.HEADER_BYTES))
+    reads = []
+    real = io.open_regular
+
+    def recording(path):
+        file = real(path)
+        original = file.read
+        file.read = lambda size=-1: reads.append(size) or original(size)
+        return file
+
+    monkeypatch.setattr(io, "open_regular", recording)
+    with pytest.raises(ImageTooLarge):
+        read_image(bomb)
+    assert reads == [io.HEADER_BYTES]  # the header only, never the whole file

@@ -18,8 +18,10 @@ files are photos; `to_uint8` is the one conversion of pixels and mattes to 8 bit
 from __future__ import annotations
 
 import os
+import stat
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -33,6 +35,8 @@ _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 _JPEG_SOI = b"\xff\xd8"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROWS = 256  # rows per band of `to_uint8` for a float matte
+HEADER_BYTES = 1 << 20  # read first, and the size in it checked, before the rest of a file
+FILE_BYTES_PER_PIXEL = 16  # the most an image file holds per pixel (uncompressed float RGBA); more is refused
 
 
 class ImageReadError(MmnetError, ValueError):
@@ -55,12 +59,12 @@ class ImageTooLarge(ImageReadError):
 
 def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """The photo at `path` as uint8 H×W×3 RGB; `max_pixels`: see `decode_image_bytes`."""
-    return decode_image_bytes(_read_bytes(path), str(path), max_pixels)
+    return decode_image_bytes(_read_bytes(path, max_pixels), str(path), max_pixels)
 
 
 def read_mask(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """The alpha matte at `path` as uint8 H×W."""
-    return decode_mask_bytes(_read_bytes(path), str(path), max_pixels)
+    return decode_mask_bytes(_read_bytes(path, max_pixels), str(path), max_pixels)
 
 
 def decode_image_bytes(data: bytes, name: str, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
@@ -161,9 +165,9 @@ def _riff_chunk(kind: bytes, body: bytes) -> bytes:
 def read_record(path: str | Path) -> str | None:
     """The record `encode_image` put into the image file at `path`, or None (none, or not readable)."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             head = file.read(1 << 16)
-    except OSError:
+    except (OSError, ImageReadError):
         return None
     if head.startswith(_PNG_SIGNATURE):
         pos = len(_PNG_SIGNATURE)
@@ -194,15 +198,39 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
 
-def _read_bytes(path: str | Path) -> bytes:
+def _read_bytes(path: str | Path, max_pixels: int | None = None) -> bytes:
+    """The file's bytes, a regular file's only; with `max_pixels`, its header is checked (`check_size`) on the
+    first HEADER_BYTES before the rest is read, and a file larger than any image of that many pixels could be
+    (FILE_BYTES_PER_PIXEL) is refused unread."""
     try:
-        return Path(path).read_bytes()
+        with open_regular(path) as file:
+            size = os.fstat(file.fileno()).st_size
+            if max_pixels is not None and size > max_pixels * FILE_BYTES_PER_PIXEL + HEADER_BYTES:
+                raise ImageReadError(path, f"{size / 1e6:.0f} MB is more than an image of up to "
+                                           f"{max_pixels / 1e6:g} megapixels takes (--max-pixels lifts it)")
+            head = file.read(HEADER_BYTES)
+            claimed = image_size(head)
+            if claimed is not None and max_pixels is not None and claimed[0] * claimed[1] > max_pixels:
+                raise ImageTooLarge(path, *claimed, max_pixels)
+            return head + file.read()
     except FileNotFoundError:
         raise ImageReadError(path, "file does not exist") from None
-    except IsADirectoryError:
-        raise ImageReadError(path, "is a directory, not an image file") from None
     except OSError as error:
         raise ImageReadError(path, f"cannot read file ({error.strerror or error})") from None
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """`path` open for reading, if it is a regular file (a link to one too); ImageReadError for a folder, a
+    named pipe or a device (opened without waiting for a writer, and not read: a pipe would hang the run,
+    /dev/zero never end)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise ImageReadError(path, "is a directory, not an image file" if stat.S_ISDIR(mode) else
+                             "not a regular file (a named pipe, a socket or a device); not read")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
 
 
 def _decode(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
@@ -234,9 +262,9 @@ def read_size(path: str | Path, prefix: int = 1 << 20) -> tuple[int, int] | None
     """(width, height) of the image file at `path` from the first `prefix` bytes, or None where they do not
     say (a TIFF may keep its directory at the end) or the file cannot be read."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             return image_size(file.read(prefix))
-    except OSError:
+    except (OSError, ImageReadError):
         return None
 
 
