@@ -77,10 +77,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from mmnet.data.io import encode_png, read_image
+    from mmnet.files import write_atomic
     from mmnet.runtime import compose
     from mmnet.runtime.matte import matte
+    from mmnet.runtime.memory import keep_freed_memory
     from mmnet.runtime.model import load
-    from mmnet.files import write_atomic
+
+    keep_freed_memory()  # as the command line does (mmnet.load leaves malloc alone)
 
     results: dict = {"machine": machine(), "threads": args.threads or "runtime default",
                      "python": platform.python_version()}

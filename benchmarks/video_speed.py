@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from matte_speed import machine, median_ms  # noqa: E402  (a sibling script)
 
 from mmnet.files import write_atomic  # noqa: E402
+from mmnet.runtime.memory import keep_freed_memory  # noqa: E402
 
 EG1800 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eg1800" / "train"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -285,6 +286,7 @@ def main() -> None:
                         help="--flicker: the smoothing strengths to compare with off")
     args = parser.parse_args()
     args.frames = args.frames or (48 if args.flicker else 150)
+    keep_freed_memory()  # as mmnet matte does (mmnet.load leaves malloc alone)
 
     with tempfile.TemporaryDirectory(prefix="video-speed-") as scratch:
         results = (flicker if args.flicker else speed)(args, args.model, Path(scratch))

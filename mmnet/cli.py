@@ -125,6 +125,13 @@ def _synthetic(args: argparse.Namespace) -> None:
         print(f"wrote {make_dataset(args.root, args.test_num, args.height, args.width, 'test', args.seed + 1)}")
 
 
+def _keep_freed_memory() -> None:
+    """This process mattes photo after photo: glibc keeps their freed buffers in it (`mmnet.runtime.memory`; the
+    library leaves the process's malloc alone)."""
+    from mmnet.runtime import memory
+    memory.keep_freed_memory()
+
+
 def _max_pixels() -> int:
     from mmnet.data.io import MAX_PIXELS  # numpy and OpenCV only
     return MAX_PIXELS
@@ -164,6 +171,7 @@ def _add_matte(sub) -> None:
 
 def _matte(args: argparse.Namespace) -> None:
     from mmnet.runtime.matte import matte
+    _keep_freed_memory()
     code = matte(args.inputs, args.output, model=args.model, size=args.size, threads=args.threads,
                  watch=args.watch, format=args.format, background=args.background, threshold=args.threshold,
                  overwrite=args.overwrite, refine=args.refine, smooth=args.smooth,
@@ -200,6 +208,7 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"onnxruntime-web {assets.VERSION} is in {folder}")
         return
     from mmnet.serve.app import MB, Limits, serve
+    _keep_freed_memory()
     limits = Limits(max_bytes=int(args.max_upload_mb * MB), max_pixels=int(args.max_pixels))
     serve(args.host, args.port, model=args.model, threads=args.threads, workers=args.workers, limits=limits,
           page=not args.api_only, certfile=args.certfile, keyfile=args.keyfile, allowed_hosts=args.allowed_hosts,
@@ -220,6 +229,7 @@ def _add_demo(sub) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     from mmnet.runtime.demo import make_demo
+    _keep_freed_memory()
     stats = make_demo(args.video, args.output, model=args.model, background=args.background, height=args.height,
                       threads=args.threads, smooth=args.smooth)
     print(f"wrote {args.output} ({stats.frames} frames, {stats.frames / max(stats.seconds, 1e-9):.1f} frames/s)")
@@ -243,6 +253,7 @@ def _bench(args: argparse.Namespace) -> None:
     import matplotlib  # noqa: F401  (the figure) and torch (the floor, the variants): fail before measuring
     import torch  # noqa: F401
     from mmnet.bench.run import BenchConfig, run_bench
+    _keep_freed_memory()
     run_bench(BenchConfig(output=args.output, quick=args.quick, threads=tuple(args.threads), runs=args.runs,
                           variants=args.variants, dataset=args.dataset, holdout_limit=args.holdout_limit,
                           peers=args.peers, readme=args.readme))

@@ -319,3 +319,36 @@ def test_freed_memory_is_kept_instead_of_faulted_back():
     assert faults("system")[1] > 300
     kept, theirs = faults("keep", MALLOC_TRIM_THRESHOLD_="1000000")
     assert kept == "False" and theirs > 300
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_load_leaves_the_processs_malloc_alone():
+    """`mmnet.load()` in a program of yours changes nothing process-wide: freed buffers still fault back in."""
+    code = _FAULTS.replace('kept = memory.keep_freed_memory() if sys.argv[1] == "keep" else False',
+                           'import mmnet; mmnet.load("mmnet-1.0-128"); kept = False')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", code, "load"], capture_output=True, text=True, check=True,
+                         env=env).stdout.split()
+    assert int(out[1]) > 300
+
+
+def test_the_command_line_keeps_freed_memory_where_it_mattes(tmp_path, monkeypatch):
+    from mmnet.cli import main
+    from mmnet.runtime import memory
+    calls = []
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda: calls.append(True) or True)
+    cv2.imwrite(str(tmp_path / "photo.jpg"), np.full((40, 30, 3), 128, np.uint8))
+    assert main(["matte", str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "alpha.png")]) == 0
+    assert calls == [True]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_refine_sizes_its_pool_at_first_use_from_the_processs_cores():
+    """No pool at import, and its size is read when the first refine needs it: a process limited to one core
+    after importing mmnet refines on one thread."""
+    code = ("import os, threading\nimport mmnet.runtime.refine as refine\n"
+            "made = refine._pool.cache_info().currsize\n"
+            "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "print(made, threading.active_count(), refine._threads())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["0", "1", "1"]

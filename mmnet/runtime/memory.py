@@ -8,8 +8,10 @@ each on the 2-core VM of our benchmarks, 3–4 ms of an 18 ms call. Raising both
 The cost: a process keeps up to TRIM_THRESHOLD of freed memory (blocks above MMAP_THRESHOLD, such as the
 floats of a 4K frame, still come from the OS and go back to it).
 
-Applied by `mmnet.load()`, once per process, on glibc only, and not where the user has set glibc's own
-MALLOC_TRIM_THRESHOLD_ or MALLOC_MMAP_THRESHOLD_ (theirs win).
+It changes malloc for the whole process, so the library never applies it by itself: the command line does, in
+the processes it owns (`mmnet matte`, `serve`, `demo`, `bench`), and a program of yours may call
+`keep_freed_memory()` for the same speed. Once per process, on glibc only, and not where the user has set
+glibc's own MALLOC_TRIM_THRESHOLD_ or MALLOC_MMAP_THRESHOLD_ (theirs win).
 """
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ from mmnet.runtime import compose, refine as refining
 from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, choose, open_backend
 from mmnet.runtime.compose import Background
 from mmnet.runtime.images import ImageLike, to_rgb
-from mmnet.runtime.memory import keep_freed_memory
 from mmnet.runtime.weights import WeightsError, input_size
 
 REFINE_DEFAULT = True  # guided upsampling: it lowers GAUSS_GRAD at full resolution (see refine.py)
@@ -36,7 +35,6 @@ def load(model: str | Path | None = None, *, providers: Sequence[str] | None = N
     intra-op threads (default: the cores; ONNX Runtime counts physical ones, LiteRT takes up to 4); size: the
     side S for a dynamic-size ONNX file."""
     path, side, backend = choose(model, size, backend, precision, providers)
-    keep_freed_memory()  # no page faults for every photo's buffers: see mmnet.runtime.memory
     runner = open_backend(path, backend, threads=threads, providers=providers, size=side)
     input_size(runner, path, side)
     return Matting(runner, side, path)

@@ -45,7 +45,7 @@ from mmnet.data.augment import align_corners_scale, resize_align_corners
 RADIUS = 1  # box radius at S×S
 EPS = 1e-5  # regularisation, colours in [0, 1]: larger -> closer to plain bilinear
 BAND = 128  # rows per band (measured 32/64/128/256 rows: 15.7/14.6/14.2/15.7 ms per predict)
-THREADS = min(4, os.cpu_count() or 1)  # threads that share the rows of one photo (`parallel`)
+MAX_THREADS = 4  # threads that share the rows of one photo (`parallel`): the process's cores, at most this
 # Fewer rows run on one thread: `mmnet-1.0-128`'s predict of a 256×256 photo (LiteRT int8, 2 threads), interleaved,
 # took 2.80 / 3.37 ms with the rows split (at 2 × BAND) and 2.54 / 3.17 ms without (two runs); at 384 rows the two
 # ways tied within the noise.
@@ -167,7 +167,7 @@ def _bands(work: Callable[[int, int], None], height: int, parallel: bool,
         for top in range(start, stop, BAND):
             work(top, min(stop, top + BAND))
 
-    pieces = THREADS if parallel and height >= min_rows else 1
+    pieces = _threads() if parallel and height >= min_rows else 1
     if pieces == 1:
         piece(0, height)
         return
@@ -177,8 +177,16 @@ def _bands(work: Callable[[int, int], None], height: int, parallel: bool,
 
 
 @functools.cache
+def _threads() -> int:
+    """The cores this process may run on (its affinity), at most MAX_THREADS; read at the first refine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cores))
+
+
+@functools.cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(THREADS, thread_name_prefix="mmnet-refine")
+    """The shared pool, made at the first refine that splits its rows (none is made at import)."""
+    return ThreadPoolExecutor(_threads(), thread_name_prefix="mmnet-refine")
 
 
 def _align_corners_rows(array: np.ndarray, height: int, width: int, top: int, rows: int) -> np.ndarray:
