@@ -9,12 +9,19 @@ trivially), written to a temporary folder: 24 MP; 101.8 MP (11648×8736), just u
 --max-pixels of 110 MP; 40.0 MP (7744×5164), at the server's default --max-pixels of 40 MP. Command-line peak
 memory: /usr/bin/time -v's maximum resident set size of the whole process; server: its resident set size polled
 every 5 ms during the request (peak, minus nothing).
+
+The second round (issue 24: `ROUND2`, `make_round2`) is data that `tests/test_abuse.py` runs too, one test a
+row: a pickled payload in a `.pt`, files the run did not make or reads, a pack over a data folder, odd photo
+shapes, a named pipe, a 3 GB sparse file. Each row says whether what it got is what it expected (ok / BAD).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import http.client
+import os
+import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -24,12 +31,16 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from mmnet.data.io import encode_png
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 MMNET = [sys.executable, "-m", "mmnet.cli"]
 
 
@@ -89,18 +100,30 @@ def digest(paths: dict[str, Path]) -> dict[str, str]:
     return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in paths.items()}
 
 
-def cli(args: list[str], cwd: Path) -> tuple[int, str, float]:
-    """(exit code, last line of stderr, peak RSS in MB) of `mmnet ARGS`."""
-    result = subprocess.run(["/usr/bin/time", "-v", *MMNET, *args], capture_output=True, text=True, cwd=cwd,
-                            timeout=300)
+def cli(args: list[str], cwd: Path, stdin: Path | None = None) -> tuple[int, str, float]:
+    """(exit code, the line of stderr that says what happened, peak RSS in MB) of `mmnet ARGS` (`stdin`: a
+    file redirected into it)."""
+    with open(stdin if stdin is not None else os.devnull, "rb") as feed:
+        result = subprocess.run(["/usr/bin/time", "-v", *MMNET, *args], capture_output=True, text=True, cwd=cwd,
+                                timeout=300, stdin=feed)
     lines = result.stderr.splitlines()
     rss = next(int(line.split(":")[1]) for line in lines if "Maximum resident set size" in line) / 1024
     said = [line for line in lines if line and not line.startswith("\t") and "Command being timed" not in line
             and "%|" not in line]
     message = next((line for line in said if "error" in line or "warning" in line or "refus" in line or
                     "is the input" in line or "--max-pixels" in line or "not a readable" in line
-                    or "truncated" in line), said[-1] if said else "")
+                    or "truncated" in line or "not replaced" in line or "not a regular" in line
+                    or "not an mmnet" in line), said[-1] if said else "")
     return result.returncode, message.strip(), rss
+
+
+def as_expected(expected: str, got: str) -> bool | None:
+    """Whether `got` has the exit code or the HTTP statuses that `expected` names (None: it names neither)."""
+    code = re.search(r"exit (\d+)", expected)
+    if code:
+        return got.startswith(f"exit {code.group(1)}:")
+    statuses = re.findall(r"\b\d{3}\b", expected)
+    return re.findall(r"(?:^|; )(\d{3}):", got) == statuses if statuses else None
 
 
 def rss_mb(pid: int) -> float:
@@ -166,6 +189,155 @@ def multipart(name: str, data: bytes) -> tuple[bytes, dict[str, str]]:
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
+# ------------------------------------------------------------------------------------- round 2 (issue 24)
+@dataclass(frozen=True)
+class Case:
+    """One command-line abuse: its arguments and what must come of it. `{name}` in `args` and `says` stands for
+    the path of the input `name` (`make_round2`); `kept`: inputs that must be left as they were (bytes and
+    permissions); `absent`: files that must not appear."""
+
+    label: str
+    args: tuple[str, ...]
+    expected: str
+    code: int
+    says: str
+    kept: tuple[str, ...] = ()
+    stdin: str | None = None
+    absent: tuple[str, ...] = ()
+
+    def run(self, paths: dict[str, Path], cwd: Path) -> tuple[bool, str, float]:
+        """(as expected, what it got, peak RSS in MB)."""
+        before = {name: state(paths[name]) for name in self.kept}
+        code, message, rss = cli([fill(part, paths) for part in self.args], cwd,
+                                 paths[self.stdin] if self.stdin else None)
+        changed = [name for name in self.kept if state(paths[name]) != before[name]]
+        appeared = [name for name in self.absent if paths[name].exists()]
+        ok = code == self.code and fill(self.says, paths) in message and not changed and not appeared
+        got = f"exit {code}: {message}" + "".join(f"; {name} CHANGED" for name in changed) + \
+            "".join(f"; {name} WRITTEN" for name in appeared)
+        return ok, got, rss
+
+
+def fill(text: str, paths: dict[str, Path]) -> str:
+    """`text` with each `{name}` replaced by the path of that input."""
+    for name, path in paths.items():
+        text = text.replace(f"{{{name}}}", str(path))
+    return text
+
+
+def state(path: Path) -> tuple[str, int] | None:
+    """(sha256 of the bytes, permission bits) of a file; a folder's files all together; None: not there."""
+    if not path.exists():
+        return None
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode() + file.read_bytes())
+    return digest.hexdigest(), path.stat().st_mode & 0o777
+
+
+class Payload:
+    """Unpickled, it runs a shell command: what a hostile checkpoint does."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple:
+        return os.system, (self.command,)
+
+
+def make_round2(folder: Path) -> dict[str, Path]:
+    """The inputs of `ROUND2` in `folder`, by name (the payload checkpoints touch `pwned` if they ever run)."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (320, 240, 3), dtype=np.uint8), (9, 9), 0)
+    paths = {name: folder / name for name in (
+        "photo.png", "other.jpg", "precious.png", "album", "readonly.png", "background.png", "pwned", "payload.pt",
+        "run", "a.pt", "b.pt", "DATA", "odd", "piped", "huge.jpg", "frames", "edits", "clip.mp4")}
+    for name in ("photo.png", "other.jpg", "precious.png", "readonly.png", "background.png"):
+        cv2.imwrite(str(paths[name]), np.roll(photo, len(name), axis=1))
+    paths["readonly.png"].chmod(0o444)
+    for name in ("album", "run", "odd", "piped", "frames"):
+        paths[name].mkdir()
+    for stem in ("IMG_1", "IMG_2"):
+        cv2.imwrite(str(paths["album"] / f"{stem}.jpg"), photo)
+    cv2.imwrite(str(paths["album"] / "IMG_1.png"), photo[::2, ::2])  # the user's own, where IMG_1's matte goes
+    payload = {"step": 1, "model_name": "mmnet", "model_kwargs": {}, "size": 256, "model": {},
+               "config": Payload(f"touch {paths['pwned']}")}
+    torch.save(payload, paths["payload.pt"])
+    torch.save(payload, paths["run"] / "checkpoint-00000009.pt")
+    for name in ("a.pt", "b.pt"):
+        shutil.copyfile(ROOT / "mmnet" / "weights" / "mmnet-1.0-128.pt", paths[name])
+    from mmnet.data.synthetic import make_dataset
+    make_dataset(paths["DATA"] / "set1", n=6, height=64, width=48)
+    (paths["DATA"] / "README").write_text("the user's notes on their data\n")
+    for name, shape in {"wide": (1, 20000), "tall": (20000, 1), "dot": (1, 1), "photo": (320, 240)}.items():
+        cv2.imwrite(str(paths["odd"] / f"{name}.png"), cv2.resize(photo, shape[::-1]))
+    cv2.imwrite(str(paths["piped"] / "photo.png"), photo)
+    os.mkfifo(paths["piped"] / "pipe.jpg")
+    with open(paths["huge.jpg"], "wb") as file:
+        file.truncate(3 << 30)  # sparse: 3 GB that take no disk
+    cv2.imwrite(str(paths["frames"] / "000000.png"), photo)  # the user's own frames, where a sequence goes
+    try:
+        from test_video import make_clip
+        make_clip(paths["clip.mp4"], audio=False)
+        paths["edits"].mkdir()
+        shutil.copyfile(paths["clip.mp4"], paths["edits"] / "clip.mp4")  # the user's edit, where an output goes
+    except ImportError:  # no PyAV: the video rows are left out
+        del paths["clip.mp4"]
+    return paths
+
+
+NOT_OURS = "exists and was not made by mmnet; not replaced"
+ROUND2 = [
+    Case(".pt payload as --model", ("matte", "{photo.png}", "-o", "o20.png", "--model", "{payload.pt}"),
+         "refused by name, nothing run, exit 1", 1, "{payload.pt}: not an mmnet checkpoint", absent=("pwned",)),
+    Case(".pt payload to mmnet export", ("export", "{payload.pt}", "-o", "o21.onnx"),
+         "refused by name, nothing run, exit 1", 1, "not an mmnet checkpoint", absent=("pwned",)),
+    Case(".pt payload planted in a train dir", ("export", "{run}", "-o", "o22.onnx"),
+         "refused by name, nothing run, exit 1", 1, "not an mmnet checkpoint", absent=("pwned",)),
+    Case(".pt payload to mmnet average", ("average", "{payload.pt}", "{payload.pt}", "-o", "o23.pt"),
+         "refused by name, nothing run, exit 1", 1, "not an mmnet checkpoint", absent=("pwned",)),
+    Case("-o precious.png (not made by mmnet)", ("matte", "{photo.png}", "-o", "{precious.png}"),
+         "kept, named, exit 1", 1, f"{{precious.png}}: {NOT_OURS}", kept=("precious.png",)),
+    Case('"album/*.jpg" -o album over the user\'s IMG_1.png', ("matte", "{album}/*.jpg", "-o", "{album}"),
+         "IMG_1.png kept and named, IMG_2 done, exit 1", 1, f"{{album}}/IMG_1.png: {NOT_OURS}"),
+    Case("read-only 0444 output, --overwrite", ("matte", "{photo.png}", "-o", "{readonly.png}", "--overwrite"),
+         "kept read-only, named, exit 1", 1, "{readonly.png}: read-only; not replaced", kept=("readonly.png",)),
+    Case("stdin's file as -o, --overwrite", ("matte", "-", "-o", "{photo.png}", "--overwrite"),
+         "refused, exit 1", 1, "{photo.png} is the input -", kept=("photo.png",), stdin="photo.png"),
+    Case("--background image as -o, --overwrite", ("matte", "{other.jpg}", "-o", "{background.png}", "--format",
+                                                   "composite", "--background", "{background.png}", "--overwrite"),
+         "refused, exit 1", 1, "is the input {background.png}", kept=("background.png",)),
+    Case("export a.pt -o a.pt", ("export", "{a.pt}", "-o", "{a.pt}"), "refused, exit 1", 1,
+         "is the input {a.pt}", kept=("a.pt",)),
+    Case("average a.pt b.pt -o a.pt", ("average", "{a.pt}", "{b.pt}", "-o", "{a.pt}"), "refused, exit 1", 1,
+         "is the input {a.pt}", kept=("a.pt",)),
+    Case("pack DATA --dataset-path DATA/set1 --overwrite", ("pack", "{DATA}", "--dataset-path", "{DATA}/set1",
+                                                            "--overwrite"),
+         "refused, DATA kept, exit 1", 1, "{DATA}: holds the input {DATA}/set1", kept=("DATA",)),
+    Case("folder with 1×20000, 20000×1 and 1×1 photos", ("matte", "{odd}", "-o", "o24", "--format", "rgba"),
+         "all matted, exit 0", 0, "done 4, skipped 0, failed 0"),
+    Case("named pipe in a folder", ("matte", "{piped}", "-o", "o25"), "named, not waited on; the photo done, exit 1",
+         1, "{piped}/pipe.jpg: not a regular file"),
+    Case("3 GB sparse .jpg", ("matte", "{huge.jpg}", "-o", "o26.png"), "refused unread, exit 1", 1,
+         "3221 MB is more than an image of up to 110 megapixels takes"),
+    Case("rgba video into a folder over the user's 000000.png", ("matte", "{clip.mp4}", "-o", "{frames}",
+                                                                  "--format", "rgba"),
+         "kept, named, exit 1", 1, f"{{frames}}: {NOT_OURS}", kept=("frames",)),
+    Case("video -o edits/ over the user's edits/clip.mp4", ("matte", "{clip.mp4}", "-o", "{edits}"),
+         "kept, named, exit 1", 1, f"{{edits}}/clip.mp4: {NOT_OURS}", kept=("edits",)),
+    Case("demo clip.mp4 -o clip.mp4", ("demo", "{clip.mp4}", "-o", "{clip.mp4}"), "refused, exit 1", 1,
+         "is the input {clip.mp4}", kept=("clip.mp4",)),
+]
+
+
+def round2_cases(paths: dict[str, Path]) -> list[Case]:
+    """The cases whose inputs are there (the video rows need PyAV)."""
+    return [case for case in ROUND2 if "{clip.mp4}" not in " ".join(case.args) or "clip.mp4" in paths]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
@@ -204,7 +376,12 @@ def main() -> None:
                           "warning with the frame count, exit 0"))
         for label, command, expected in cases:
             code, message, rss = cli(command, work)
-            rows.append(("CLI", label, expected, f"exit {code}: {message}", rss))
+            rows.append(("CLI", label, expected, f"exit {code}: {message}", rss, None))
+        with tempfile.TemporaryDirectory(prefix="mmnet-abuse-2-") as second:
+            paths = make_round2(Path(second))
+            for case in round2_cases(paths):
+                ok, got, rss = case.run(paths, Path(second))
+                rows.append(("CLI", case.label, case.expected, got.replace(second + "/", ""), rss, ok))
 
         server = subprocess.Popen([*MMNET, "serve", "--api-only", "--port", str(args.port), "--workers", "2"],
                                   cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -226,6 +403,8 @@ def main() -> None:
                 ("truncated JPEG", "truncated.jpg", {}, "415"),
                 ("text file", "notes.jpg", {}, "415"),
                 ("25 MB body", b"\0" * (25 << 20), {}, "413"),
+                ("1×1 photo", encode_png(np.zeros((1, 1, 3), np.uint8)), {}, "200"),
+                ("1×20000 photo", encode_png(np.zeros((1, 20000, 3), np.uint8)), {}, "200"),
                 ("Host: evil.example (DNS rebinding)", "photo.png", {"Host": "evil.example"}, "421"),
                 ("cross-origin form POST", "photo.png", {"Origin": "http://evil.example"}, "403"),
                 ("24 MP JPEG", "large.jpg", {}, "200"),  # the photos last: the server keeps their freed memory
@@ -234,27 +413,29 @@ def main() -> None:
             ]
             for label, what, headers, expected in requests:
                 if what is None:
-                    rows.append(("server", label, expected, "-", rss_mb(server.pid)))
+                    rows.append(("server", label, expected, "-", rss_mb(server.pid), None))
                     continue
                 if isinstance(what, tuple):  # posted at once
                     answers, rss = together(args.port, server.pid, [multipart("upload", inputs[name].read_bytes())
                                                                     for name in what])
                     rows.append(("server", label, expected, "; ".join(f"{status}: {text}" for status, text
-                                                                      in answers), rss))
+                                                                      in answers), rss, None))
                     continue
                 data = what if isinstance(what, bytes) else inputs[what].read_bytes()
                 body, form = multipart("upload", data)
                 status, text, rss = request(args.port, server.pid, body, {**form, **headers})
-                rows.append(("server", label, expected, f"{status}: {text}", rss))
+                rows.append(("server", label, expected, f"{status}: {text}", rss, None))
         finally:
             server.terminate()
             server.wait(timeout=20)
         changed = [name for name, value in digest(inputs).items() if before[name] != value]
-    print("| where | input | expected | got | peak memory |")
-    print("|---|---|---|---|---|")
-    for where, label, expected, got, rss in rows:
+    print("| where | input | expected | got | peak memory | verdict |")
+    print("|---|---|---|---|---|---|")
+    for where, label, expected, got, rss, ok in rows:
+        ok = as_expected(expected, got) if ok is None else ok
+        verdict = "-" if ok is None else "ok" if ok else "BAD"
         got = got.replace(folder + "/", "").replace(large + "/", "").replace("|", "/")
-        print(f"| {where} | {label} | {expected} | {got} | {rss:.0f} MB |")
+        print(f"| {where} | {label} | {expected} | {got} | {rss:.0f} MB | {verdict} |")
     print(f"\ninput files modified: {', '.join(changed) if changed else 'none'}")
 
 
