@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import run_script
 from mmnet.cli import main, parse_args
 from mmnet.data.synthetic import make_dataset
 
@@ -93,14 +94,6 @@ def test_train_export_plot(tmp_path, synthetic_root):
     result = run("plot", str(train_dir))
     assert result.returncode == 0, result.stderr
     assert (train_dir / "training.png").stat().st_size > 1000
-
-
-def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
-    """A training script of scripts/ run from the repository root (they call the `mmnet` console script)."""
-    if shutil.which("mmnet") is None:
-        pytest.skip("the mmnet console script is not installed")
-    return subprocess.run(["bash", f"scripts/{script}", *args], capture_output=True, text=True, timeout=600,
-                          cwd=str(ROOT))
 
 
 def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import matte
 from mmnet.data import io
 from mmnet.data.header import image_size
 from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes, read_image
-from test_matte import matte, model_path, photos  # noqa: F401  (fixtures)
 
 FORMATS = [".jpg", ".png", ".webp", ".bmp", ".tiff", ".ppm", ".pgm", ".pbm", ".pfm", ".hdr", ".sr", ".jp2",
            ".avif", ".pam", ".gif"]
@@ -128,7 +128,7 @@ def test_a_record_is_joined_into_the_png_without_changing_the_bytes(tmp_path):
 # ------------------------------------------------------------------------ issue 24: what is read before the check
 def test_only_regular_files_are_read(model_path, photos, tmp_path):
     """A named pipe in a folder is named, not waited on; a device (/dev/zero) is not read."""
-    from test_matte import run
+    from helpers import run
     folder = tmp_path / "album"
     folder.mkdir()
     (folder / "good.jpg").write_bytes((photos / "synth_00000.jpg").read_bytes())

@@ -17,47 +17,7 @@ from mmnet.data.synthetic import make_dataset
 from mmnet.runtime import compose
 from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.model import load
-from test_runtime import SIZE, export_test_model
-
-
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory) -> Path:
-    return export_test_model(tmp_path_factory.getbasetemp() / "runtime-model")
-
-
-@pytest.fixture(scope="session")
-def photos(tmp_path_factory) -> Path:
-    """A folder of 4 synthetic JPEGs (120×160) and 2 more in sub/deeper/, plus a hidden file."""
-    split = make_dataset(tmp_path_factory.mktemp("photos"), n=6, height=160, width=120)
-    folder = split / "image"
-    (folder / "sub" / "deeper").mkdir(parents=True)
-    for name in ("synth_00004.jpg", "synth_00005.jpg"):
-        (folder / name).rename(folder / "sub" / "deeper" / name)
-    (folder / ".hidden.jpg").write_bytes(b"not looked at")
-    return folder
-
-
-def matte(model_path: Path, *args: str) -> int:
-    """Run `mmnet matte ... --model M --size S` in this process; its exit code."""
-    try:
-        return main(["matte", *args, "--model", str(model_path), "--size", str(SIZE)])
-    except SystemExit as exit:  # a run with failures exits 1 from inside the handler
-        return exit.code
-
-
-def run(model_path: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mmnet.cli", "matte", *args, "--model", str(model_path),
-                           "--size", str(SIZE)], input=stdin, capture_output=True, timeout=60)
-
-
-def read(path: Path) -> np.ndarray:
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert pixels is not None, f"{path} is not a readable image"
-    return pixels
-
-
-def outputs(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+from helpers import SIZE, matte, outputs, read, run
 
 
 def no_temporaries(folder: Path) -> bool:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from test_matte import matte, model_path, outputs, photos, read, run  # noqa: F401  (fixtures)
+from helpers import SIZE, matte, outputs, read, run
 
 
 def png_copy(source: Path, target: Path) -> Path:
@@ -84,7 +84,6 @@ def test_an_output_is_skipped_only_when_made_the_same_way(model_path, photos, tm
     assert "done 1, skipped 0" in capsys.readouterr().err
     other = tmp_path / "other.onnx"  # another model (the same weights under another name)
     shutil.copy(model_path, other)
-    from test_runtime import SIZE
     from mmnet.cli import main
     assert main(["matte", str(photo), "-o", str(target), "--format", "rgba", "--no-refine", "--model", str(other),
                  "--size", str(SIZE)]) == 0
@@ -117,7 +116,6 @@ def watch_runner(model_path: Path, inbox: Path, out: Path):
     from mmnet.runtime.render import Render
     from mmnet.runtime.model import load
     from mmnet.runtime.sources import Watcher
-    from test_runtime import SIZE
     watcher = Watcher(inbox, out)
     runner = Runner(load(str(model_path), size=SIZE), Render(), ThreadPoolExecutor(2), Tally(), tqdm(disable=True),
                     overwrite=False)
@@ -183,7 +181,6 @@ def test_watch_ending_before_a_failure_settles_counts_it(model_path, tmp_path):
 
 def test_watch_with_a_paused_copy_exits_zero(model_path, photos, tmp_path):
     """The issue's run: a photo copied in with a pause, then completed; --watch mattes it and exits 0."""
-    from test_runtime import SIZE
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     data = (photos / "synth_00001.jpg").read_bytes()

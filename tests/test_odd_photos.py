@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import SIZE, matte, read
 from mmnet.runtime import matte as matte_module
-from test_matte import matte, model_path, photos, read  # noqa: F401  (fixtures)
 
 ODD = {"dot": (1, 1), "wide": (1, 20000), "tall": (20000, 1), "two": (2, 3)}  # name: (height, width)
 
@@ -37,7 +37,6 @@ def test_odd_shapes_are_matted_with_the_others(model_path, album, tmp_path, caps
 @pytest.mark.parametrize("refine", [True, False])
 def test_the_library_mattes_odd_shapes(model_path, refine):
     from mmnet.runtime.model import load
-    from test_runtime import SIZE
     model = load(str(model_path), size=SIZE)
     for shape in ODD.values():
         alpha = model.predict(np.full((*shape, 3), 128, np.uint8), refine=refine)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import SIZE, matte, read
 from mmnet.files import ReadOnlyOutput, write_atomic
-from test_matte import matte, model_path, photos, read  # noqa: F401  (fixtures)
 from test_matte_safety import png_copy
-from test_runtime import SIZE
 
 
 def test_a_file_mmnet_did_not_make_is_kept_without_overwrite(model_path, photos, tmp_path, capsys):

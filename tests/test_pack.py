@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_script
 from mmnet.data.backgrounds import split_backgrounds
 from mmnet.data.dataset import MattingDataset, find_pairs, in_holdout
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.pack import MIB, PackError, pack, short_side_size
 from mmnet.data.synthetic import make_dataset
 from mmnet.training.presets import PRESETS
-from test_cli import run_script
 
 SIZE = 48
 

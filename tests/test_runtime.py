@@ -17,57 +17,8 @@ from mmnet.data.augment import prepare_eval, resize_align_corners
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.runtime import compose, foreground, refine, weights
 from mmnet.runtime.model import Matting, load
+from helpers import SIZE
 from mmnet.runtime.weights import WeightsError
-
-SIZE = 64
-
-
-def export_test_model(directory: Path) -> Path:
-    """A small MMNet (width 0.5), trained 20 steps on synthetic portraits so that its alpha varies, as a
-    dynamic-shape ONNX file with the `mmnet.export.onnx` interface. Written once per test session.
-
-    TorchScript export when this torch has it: ~2 s, where the dynamo exporter needs ~30 s for dynamic shapes."""
-    path = directory / f"mmnet-test-{SIZE}.onnx"
-    if path.is_file():
-        return path
-    import torch
-
-    from mmnet.export.onnx import AlphaOutput, export_onnx
-    from mmnet.models import create
-
-    torch.manual_seed(0)
-    pairs = [synthetic_pair(np.random.default_rng(i), 96, 72) for i in range(16)]
-    images = torch.from_numpy(np.stack([prepare_eval(im, SIZE) for im, _ in pairs]))  # contiguous: fast convs
-    mattes = torch.from_numpy(np.stack([resize_align_corners(m, SIZE) for _, m in pairs])[:, None]
-                              .astype(np.float32) / 255)
-    model = create("mmnet", width_multiplier=0.5)
-    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: one thread is fastest, and other jobs share the CPU
-    try:
-        for _ in range(20):
-            loss = (torch.softmax(model(images), 1)[:, 1:2] - mattes).abs().mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
-    model.eval()
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        axes = {0: "batch", 2: "height", 3: "width"}
-        torch.onnx.export(AlphaOutput(model).eval(), (torch.rand(1, 3, SIZE, SIZE),), str(path), dynamo=False,
-                          input_names=["image"], output_names=["alpha"], opset_version=17,
-                          dynamic_axes={"image": axes, "alpha": axes})
-    except Exception:  # no TorchScript exporter in this torch
-        export_onnx(model, path, size=SIZE, dynamic=True)
-    return path
-
-
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory) -> Path:
-    return export_test_model(tmp_path_factory.getbasetemp() / "runtime-model")
-
 
 @pytest.fixture(scope="session")
 def matting(model_path) -> Matting:

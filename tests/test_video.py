@@ -16,16 +16,11 @@ from mmnet.data.synthetic import synthetic_pair
 from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.smoothing import Smoother
 from mmnet.runtime.videoio import is_video, rgb_to_yuv420p
-from test_runtime import SIZE, export_test_model
+from helpers import SIZE, matte
 
 av = pytest.importorskip("av")
 
 FRAMES, HEIGHT, WIDTH, RATE, SAMPLE_RATE = 12, 64, 96, 25, 44100
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    return export_test_model(tmp_path_factory.getbasetemp() / "runtime-model")
 
 
 def make_clip(path: Path, audio: bool = True) -> Path:
@@ -68,13 +63,6 @@ def reference(model_path, clip, tmp_path_factory) -> list[np.ndarray]:
     rgba = [cv2.imread(str(out / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED) for i in range(FRAMES)]
     assert all(image.shape == (HEIGHT, WIDTH, 4) for image in rgba)
     return [image[..., 3] for image in rgba]
-
-
-def matte(model_path: Path, *args: str) -> int:
-    try:
-        return main(["matte", *args, "--model", str(model_path), "--size", str(SIZE)])
-    except SystemExit as exit:
-        return exit.code
 
 
 def streams(path: Path) -> dict:
