@@ -43,7 +43,7 @@ def run(command: str, cwd: Path, places: dict[str, str]) -> subprocess.Completed
 def test_train_and_evaluate_commands_run_on_the_synthetic_dataset(tmp_path):
     commands = readme_commands("Train and evaluate")
     names = [command.split()[1] for command in commands]
-    assert names.index("synthetic") >= 0 and {"train", "evaluate", "plot", "info", "export"} <= set(names)
+    assert {"synthetic", "train", "evaluate", "plot", "info", "export", "prepare-alpha"} <= set(names)
     places = {"DATASET": str(tmp_path / "data"), "RUN": str(tmp_path / "run"), "OTHER_RUN": str(tmp_path / "run"),
               "PHOTOS": str(tmp_path / "data" / "test" / "image"), "IMAGES": str(tmp_path / "few" / "image"),
               "MASKS": str(tmp_path / "few" / "mask"), "OUT": str(tmp_path / "alpha")}
