@@ -165,3 +165,75 @@ def test_the_header_is_checked_before_the_rest_is_read(tmp_path, monkeypatch):
     with pytest.raises(ImageTooLarge):
         read_image(bomb)
     assert reads == [io.HEADER_BYTES]  # the header only, never the whole file
+
+
+# ------------------------------------------------------------- issue 24: the size the decoder will produce counts
+def tiff_stating_two_sizes(width: int, height: int) -> bytes:
+    """A real width×height TIFF whose directory states ImageWidth and ImageLength again, 10×10, at its end: libtiff
+    takes the first, and decodes the whole image."""
+    data = bytearray(cv2.imencode(".tiff", np.zeros((height, width), np.uint8))[1].tobytes())
+    offset = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, offset)[0]
+    entries = [bytes(data[offset + 2 + 12 * i:offset + 14 + 12 * i]) for i in range(count)]
+    fake = [struct.pack("<HHII", 256, 4, 1, 10), struct.pack("<HHII", 257, 4, 1, 10)]
+    entries = [*entries, *fake]
+    directory = struct.pack("<H", len(entries)) + b"".join(entries) + b"\0\0\0\0"
+    struct.pack_into("<I", data, 4, len(data) + len(data) % 2)
+    return bytes(data) + b"\0" * (len(data) % 2) + directory
+
+
+def test_a_tiff_stating_its_size_twice_counts_the_larger():
+    data = tiff_stating_two_sizes(300, 200)
+    assert image_size(data) == (300, 200)
+    with pytest.raises(ImageTooLarge, match="300×200"):
+        decode_image_bytes(data, "two.tiff", max_pixels=10_000)
+
+
+def test_a_radiance_resolution_line_is_read_where_the_decoder_reads_it():
+    real = encoded(".hdr", 30, 40)
+    blank = real.find(b"\n\n") + 2
+    line_end = real.find(b"\n", blank)
+    spaced = real[:blank] + b"-Y   30  +X   40" + real[line_end:]  # the decoder takes it; a strict regex did not
+    assert image_size(spaced) == (40, 30)
+    lure = real[:blank] + b"-Y  30 +X  40" + real[line_end:line_end + 1] + b"\n\n-Y 1 +X 1\n" + real[line_end + 1:]
+    assert image_size(lure) == (40, 30)  # a well-formed line further on is not the one decoded
+
+
+def test_a_jp2_box_saying_less_than_its_codestream_counts_the_codestream():
+    data = bytearray(encoded(".jp2", 60, 80))
+    box = data.find(b"ihdr")
+    struct.pack_into(">II", data, box + 4, 1, 1)
+    assert image_size(bytes(data)) == (80, 60)
+
+
+def test_the_decoded_size_is_checked_too(monkeypatch):
+    monkeypatch.setattr(io, "image_size", lambda data: (10, 10))  # a header lie that no reader here catches
+    with pytest.raises(ImageTooLarge, match="53×37"):
+        decode_image_bytes(encoded(".png"), "lie.png", max_pixels=1000)
+
+
+def test_a_jpeg_of_thousands_of_scans_is_not_decoded():
+    data = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    last_scan = data.rfind(b"\xff\xda")
+    scans = data[last_scan:-2] * (io.MAX_JPEG_SCANS + 1)  # the last refinement scan, over and over
+    with pytest.raises(ImageReadError, match=r"a JPEG of \d+ scans"):
+        decode_image_bytes(data[:last_scan] + scans + b"\xff\xd9", "scans.jpg")
+    assert decode_image_bytes(data, "progressive.jpg").shape == (64, 64, 3)  # a real progressive one passes
+
+
+def test_every_video_frame_counts(model_path, tmp_path, capsys):
+    """A clip whose 4th frame is larger than the first three: refused at that frame, before it is converted."""
+    av = pytest.importorskip("av")
+    from fractions import Fraction
+    clip = tmp_path / "clip.mkv"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for index in range(6):
+            shape = (200, 200) if index == 3 else (48, 64)
+            packet = av.Packet(cv2.imencode(".jpg", np.full((*shape, 3), 90, np.uint8))[1].tobytes())
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, index, index, Fraction(1, 25)
+            container.mux(packet)
+    assert matte(model_path, str(clip), "-o", str(tmp_path / "out.mp4"), "--max-pixels", "10000") == 1
+    assert f"{clip}: frame 3 is 200×200, 0.04 megapixels: over the limit of 0.01" in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()

@@ -91,7 +91,8 @@ def _bmp(data: bytes) -> Size:
 
 
 def _tiff(data: bytes) -> Size | None:
-    """ImageWidth (256) and ImageLength (257) of the first IFD, the page OpenCV decodes."""
+    """ImageWidth (256) and ImageLength (257) of the first IFD, the page OpenCV decodes; a tag stated twice
+    counts at its larger value (libtiff takes the first, a reader the last: either may be the lie)."""
     order = "<" if data[:2] == b"II" else ">"
     big = struct.unpack_from(order + "H", data, 2)[0] == 43
     if big:  # BigTIFF: 8-byte offsets and counts, 20-byte entries
@@ -108,7 +109,8 @@ def _tiff(data: bytes) -> Size | None:
         if tag in (256, 257):
             if kind not in types:
                 return None
-            found[tag] = struct.unpack_from(order + types[kind], data, pos + (12 if big else 8))[0]
+            value = struct.unpack_from(order + types[kind], data, pos + (12 if big else 8))[0]
+            found[tag] = max(found.get(tag, 0), value)
     return (found[256], found[257]) if len(found) == 2 else None
 
 
@@ -130,8 +132,11 @@ def _pfm(data: bytes) -> Size | None:
 
 
 def _hdr(data: bytes) -> Size | None:
-    """Radiance RGBE: header lines, a blank line, then the resolution string, e.g. "-Y 480 +X 640"."""
-    match = re.search(rb"\n\n([-+])([XY]) (\d+) ([-+])([XY]) (\d+)\n", data[:65536])
+    """Radiance RGBE: header lines, a blank line, then the resolution string, e.g. "-Y 480 +X 640": the line
+    right after the first blank one, as the decoder reads it (any spaces, or none, between its parts)."""
+    blank = data.find(b"\n\n", 0, 65536)
+    match = re.match(rb"\s*([-+])([XY])\s*(\d+)\s*([-+])([XY])\s*(\d+)", data[blank + 2:blank + 258]) \
+        if blank >= 0 else None
     if not match or match.group(2) == match.group(5):
         return None
     first, second = int(match.group(3)), int(match.group(6))
@@ -144,11 +149,15 @@ def _sun_raster(data: bytes) -> Size:
 
 
 def _jp2(data: bytes) -> Size | None:
-    """The JP2 header's image header box: height, then width."""
+    """The JP2 header's image header box (height, then width) and its codestream's SIZ segment, the larger
+    (the decoder follows the codestream, a crafted box may say less)."""
     pos = data.find(b"ihdr", 0, 65536)
     if pos < 0:
         return None
     height, width = struct.unpack_from(">II", data, pos + 4)
+    stream = data.find(b"\xff\x4f\xff\x51", pos, 1 << 20)
+    if stream >= 0:
+        width, height = max((width, height), _j2k(data[stream:]), key=lambda size: size[0] * size[1])
     return width, height
 
 

@@ -35,6 +35,7 @@ _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 _JPEG_SOI = b"\xff\xd8"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROWS = 256  # rows per band of `to_uint8` for a float matte
+MAX_JPEG_SCANS = 256  # progressive JPEGs have about 10; each scan is a pass over the whole image (60,000: 58 s)
 HEADER_BYTES = 1 << 20  # read first, and the size in it checked, before the rest of a file
 FILE_BYTES_PER_PIXEL = 16  # the most an image file holds per pixel (uncompressed float RGBA); more is refused
 
@@ -239,8 +240,12 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
     if not data:
         raise ImageReadError(name, "empty file")
     check_size(data, name, max_pixels)
-    if data.startswith(_JPEG_SOI) and not _jpeg_is_complete(data):
+    scans = _jpeg_scans(data) if data.startswith(_JPEG_SOI) else 0
+    if scans is None:
         raise ImageReadError(name, "truncated JPEG (no end-of-image marker)")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageReadError(name, f"a JPEG of {scans} scans (a photo has a few, at most a few dozen); not "
+                                   f"decoded, each costs a pass over the whole image")
     if data.startswith(_PNG_SIGNATURE) and not _png_is_complete(data):
         raise ImageReadError(name, "truncated PNG (no IEND chunk)")
     try:
@@ -251,6 +256,9 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
         raise ImageReadError(name, "not a readable image (unknown format, or corrupt or truncated data)")
     if pixels.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(name, f"unsupported sample type {pixels.dtype} (expected 8- or 16-bit)")
+    height, width = pixels.shape[:2]
+    if max_pixels is not None and width * height > max_pixels:  # a header that lied in a way not caught above
+        raise ImageTooLarge(name, width, height, max_pixels)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
     if pixels.ndim == 3 and pixels.shape[2] != 3:
@@ -311,33 +319,35 @@ def find_photos(folder: Path, exclude: Path | None = None) -> list[Path]:
     return photos
 
 
-def _jpeg_is_complete(data: bytes) -> bool:
-    """Follow the JPEG marker segments from SOI; True when they reach an EOI marker. Segment lengths skip
-    embedded thumbnails; after each SOS the entropy-coded data is scanned for the next real marker."""
-    pos, end = 2, len(data)
+def _jpeg_scans(data: bytes) -> int | None:
+    """Follow the JPEG marker segments from SOI: the number of scans (SOS) when they reach an EOI marker, None
+    when they do not (truncated). Segment lengths skip embedded thumbnails; after each SOS the entropy-coded
+    data is scanned for the next real marker."""
+    pos, end, scans = 2, len(data), 0
     while pos + 1 < end:
         if data[pos] != 0xFF:  # extraneous bytes between segments: libjpeg skips them too
             pos = data.find(b"\xff", pos)
             if pos < 0:
-                return False
+                return None
             continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
         if marker == 0xD9:  # EOI
-            return True
+            return scans
         pos += 2
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn and TEM stand alone
             continue
         if pos + 2 > end:
-            return False
+            return None
         pos += int.from_bytes(data[pos:pos + 2], "big")
         if marker == 0xDA:  # SOS: skip entropy-coded data up to a marker that is not FF00 or RSTn
+            scans += 1
             pos = _skip_entropy_coded(data, pos)
             if pos < 0:
-                return False
-    return False
+                return None
+    return None
 
 
 def _skip_entropy_coded(data: bytes, pos: int) -> int:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mmnet.data.io import MAX_PIXELS
 from mmnet.files import refuse_input
 from mmnet.runtime.model import load
 from mmnet.runtime.render import render_options
@@ -63,7 +64,7 @@ def make_demo(video: str | Path, output: str | Path, *, model: str | None = None
     refuse_input(target, [source, *(Path(path) for path in (background, model) if path and Path(path).is_file())])
     render = render_options("composite", background, 0.5, None)
     matting = load(model, threads=threads)
-    reader = Reader(av, source)
+    reader = Reader(av, source, MAX_PIXELS)
     width, panel_height = panel_size(reader.width, reader.height, height)
     try:
         writer = VideoWriter(av, target, _Framed(reader, 3 * width, panel_height), "composite")

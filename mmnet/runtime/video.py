@@ -187,12 +187,7 @@ def matte_video(matting: Matting, source: str | Path, target: str | Path, render
     av = import_av()
     source, target = Path(source), Path(target)
     sequence = target.suffix.lower() not in CONTAINERS if sequence is None else sequence
-    reader = Reader(av, source)
-    if max_pixels is not None and reader.width * reader.height > max_pixels:
-        reader.close()
-        raise VideoError(source, f"frames of {reader.width}×{reader.height} are "
-                                 f"{reader.width * reader.height / 1e6:.1f} megapixels, over the limit of "
-                                 f"{max_pixels / 1e6:g} (--max-pixels lifts it)")
+    reader = Reader(av, source, max_pixels)
     try:
         writer = SequenceWriter(target, record) if sequence else VideoWriter(av, target, reader, render.format,
                                                                              record)

@@ -129,7 +129,8 @@ def _remove(path: Path) -> None:
 class Reader:
     """An input video's first video stream, decoded to RGB frames, and its first audio stream."""
 
-    def __init__(self, av: Any, path: Path) -> None:
+    def __init__(self, av: Any, path: Path, max_pixels: int | None = None) -> None:
+        """max_pixels: the largest frame decoded (None: any), the stream's and every frame's own size."""
         if not path.exists():
             raise VideoError(path, "file does not exist")
         if path.is_dir():
@@ -153,6 +154,12 @@ class Reader:
         if not self.width or not self.height:
             self.close()
             raise VideoError(path, "its video stream has no frame size")
+        self.max_pixels = max_pixels
+        try:
+            self.check_size(self.width, self.height, "its frames are")
+        except VideoError:
+            self.close()
+            raise
         self.decoded = 0  # frames decoded
         self.undecodable = 0  # packets the decoder refused as damaged data (their frames are left out)
         self.corrupt = 0  # frames the decoder flagged as damaged (decoded with concealment)
@@ -183,6 +190,7 @@ class Reader:
                 raise VideoError(self.path, f"cannot decode frame {self.decoded} ({error_reason(error)})") from None
             stats.add("decode", since)
             for frame in frames:
+                self.check_size(frame.width, frame.height, f"frame {self.decoded} is")  # before it is converted
                 since = time.perf_counter()
                 rgb = frame.to_ndarray(format="rgb24")
                 self.corrupt += bool(frame.is_corrupt)
@@ -195,6 +203,12 @@ class Reader:
         if not self.decoded:
             raise VideoError(self.path, "not one frame could be decoded" + (
                 f" (damaged video data: {self.undecodable} packets refused)" if self.undecodable else ""))
+
+    def check_size(self, width: int, height: int, what: str) -> None:
+        """VideoError where `what` ("its frames are", "frame 3 is") is more than `max_pixels` pixels."""
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise VideoError(self.path, f"{what} {width}×{height}, {width * height / 1e6:.3g} megapixels: over the "
+                                        f"limit of {self.max_pixels / 1e6:g} (--max-pixels lifts it)")
 
     def damage(self) -> str | None:
         """What damaged data cost, in frames ("3 of 120 frames could not be decoded ..."), or None."""
