@@ -1,6 +1,7 @@
 """Named settings for `mmnet train --preset` and `mmnet evaluate --preset`: the original's scripts."""
 from __future__ import annotations
 
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.training.settings import LossWeights
 
 # The reference's train_*.sh (section 8): Adam, lr 1e-4 constant, batch 32, 256², every λ = 1,
@@ -16,7 +17,7 @@ _REFERENCE = {
 _PORTRAIT = {
     "batch_size": 32, "optimizer": "adam", "lr_schedule": "cosine", "weight_decay": 4e-7,
     "loss": LossWeights(), "bn_momentum": 0.01, "ema_decay": 0.999, "composite": 0.6, "composite_two": 0.25,
-    "color_jitter": 0.1, "val_holdout": 10.0, "checkpoint_every": 250, "keep_checkpoints": 2,
+    "color_jitter": 0.1, "val_holdout": HOLDOUT_PERCENT, "checkpoint_every": 250, "keep_checkpoints": 2,
 }
 
 _STRETCH = {"composite": 0.6, "composite_stretch": 0.5, "composite_occlude": 0.4, "color_jitter": 0.3,
