@@ -4,8 +4,9 @@ The folder is $MMNET_CACHE, else $XDG_CACHE_HOME/mmnet, else ~/.cache/mmnet. It 
 exported to ONNX once (`<stem>-<checksum>-<size>.onnx`, by `mmnet.load` and `mmnet matte --model RUN`), the
 page's onnxruntime-web (`onnxruntime-web/`, by `mmnet serve`), the benchmark peers' models (`peers/`) and the
 training sets' foreground colours (`foregrounds/`, one file of about 237 MB per set of EG1800's size at 256²,
-by `mmnet train --composite`). The foregrounds are bounded: past FOREGROUNDS_CAP_BYTES the least recently used
-files go. `mmnet cache` shows the folder; `mmnet cache --clear [PART ...]` empties it, or the parts named.
+by `mmnet train --composite`): all remade when needed. The foregrounds are bounded: past FOREGROUNDS_CAP_BYTES
+the least recently used files go. `mmnet cache` shows the folder; `mmnet cache --clear` deletes what is remade
+when needed, `--clear PART ...` the parts named (anything else kept there, such as prepared datasets, only so).
 """
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from pathlib import Path
 
 FOREGROUNDS = "foregrounds"
 FOREGROUNDS_CAP_BYTES = 2 << 30  # 2 GiB: the shipped recipe's sets (EG1800 and CCP, at 128² and 256²) fit
+REMADE = (FOREGROUNDS, "onnxruntime-web", "peers")  # and the exported checkpoints, *.onnx
+
+
+def remade(name: str) -> bool:
+    """Whether a top-level entry of the cache is one that mmnet makes again when it is needed."""
+    return name in REMADE or name.endswith(".onnx")
 
 
 def cache_dir() -> Path:
@@ -39,14 +46,14 @@ def parts(folder: Path | None = None) -> dict[str, int]:
 
 
 def clear(names: Sequence[str] = (), folder: Path | None = None) -> list[str]:
-    """Delete the named top-level entries (all when none are named); the names deleted. A name that is not
-    there raises KeyError."""
+    """Delete the named top-level entries (when none are named, those that are `remade`); the names deleted. A
+    name that is not there raises KeyError."""
     folder = folder or cache_dir()
     present = parts(folder)
     unknown = sorted(set(names) - set(present))
     if unknown:
         raise KeyError(f"not in {folder}: {', '.join(unknown)} (there: {', '.join(present) or 'nothing'})")
-    chosen = list(names) or list(present)
+    chosen = list(names) or [name for name in present if remade(name)]
     for name in chosen:
         entry = folder / name
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()

@@ -263,7 +263,7 @@ def _add_cache(sub) -> None:
     p = sub.add_parser("cache", help="what mmnet keeps in its cache folder (exported checkpoints, onnxruntime-web, "
                                      "the training sets' foreground colours), and clearing it")
     p.add_argument("--clear", nargs="*", metavar="PART",
-                   help="delete these parts of it (e.g. foregrounds), or with no PART all of it")
+                   help="delete these parts of it (e.g. foregrounds), or with no PART what mmnet remakes when needed")
     p.set_defaults(handler=_cache)
 
 
@@ -279,7 +279,7 @@ def _cache(args: argparse.Namespace) -> None:
         return
     sizes = cache.parts()
     for name, size in sizes.items():
-        print(f"{size / 1e6:10.1f} MB  {name}")
+        print(f"{size / 1e6:10.1f} MB  {name}" + ("" if cache.remade(name) else "  (not mmnet's: --clear keeps it)"))
     print(f"{sum(sizes.values()) / 1e6:10.1f} MB  in {folder} (foregrounds/ is kept under "
           f"{cache.FOREGROUNDS_CAP_BYTES / 2**30:g} GiB; mmnet cache --clear [PART ...] deletes)")
 

@@ -55,12 +55,17 @@ def test_mmnet_cache_lists_and_clears_by_part(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MMNET_CACHE", str(tmp_path))
     write(tmp_path / "foregrounds" / "a.npy", 3_000_000, 1000)
     write(tmp_path / "onnxruntime-web" / "1.30.0" / "ort.wasm", 1_000_000, 1000)
+    write(tmp_path / "run-0123-256.onnx", 1_000_000, 1000)
+    write(tmp_path / "ccp" / "train" / "mask" / "a.png", 2_000_000, 1000)  # a dataset kept there by hand
     assert main(["cache"]) == 0
     shown = capsys.readouterr().out
-    assert "3.0 MB  foregrounds" in shown and "1.0 MB  onnxruntime-web" in shown and "4.0 MB  in" in shown
+    assert "3.0 MB  foregrounds\n" in shown and "1.0 MB  onnxruntime-web\n" in shown and "7.0 MB  in" in shown
+    assert "2.0 MB  ccp  (not mmnet's: --clear keeps it)" in shown
     assert main(["cache", "--clear", "foregrounds"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnxruntime-web"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ccp", "onnxruntime-web", "run-0123-256.onnx"]
     with pytest.raises(SystemExit, match="not in .*: peers"):
         main(["cache", "--clear", "peers"])
     assert main(["cache", "--clear"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["ccp"]
+    assert main(["cache", "--clear", "ccp"]) == 0
     assert list(tmp_path.iterdir()) == []
