@@ -95,6 +95,7 @@ def test_rvm_downsample_ratio_follows_its_recommendation():
     assert rvm.recommended_downsample_ratio(1080, 1920) == pytest.approx(0.25)
 
 
+@pytest.mark.network
 def test_rvm_gives_an_alpha_of_its_input_size():
     try:
         path = rvm.fetch_rvm_model()

@@ -77,6 +77,7 @@ def test_evaluate_missing_checkpoint(tmp_path, synthetic_root):
     assert result.returncode == 1 and "none.pt" in result.stderr
 
 
+@pytest.mark.slow
 def test_train_export_plot(tmp_path, synthetic_root):
     """A short run through the command line, then its checkpoint exported to ONNX and run there."""
     ort = pytest.importorskip("onnxruntime")
@@ -96,6 +97,7 @@ def test_train_export_plot(tmp_path, synthetic_root):
     assert (train_dir / "training.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
     """The original's train script, shortened by a pass-through flag, runs with the preset's settings."""
     result = run_script("train_mmnet_dm1.0_256.sh", str(synthetic_root), str(tmp_path / "run"), "--max-steps", "1",
@@ -108,6 +110,7 @@ def test_scripts_pass_the_reference_settings(tmp_path, synthetic_root):
     assert config["lambda_aux"] == 1.0 and config["width_multiplier"] == 1.0 and config["batch_size"] == 2
 
 
+@pytest.mark.slow
 def test_chain_script_trains_each_preset_from_the_last(tmp_path, synthetic_root):
     """scripts/train_chain.sh: stage K in RUN/K-PRESET with its preset's settings, from the stage before."""
     run = tmp_path / "run"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mmnet.cli import main
 from mmnet.runtime.weights import weights_dir
 
@@ -11,6 +13,7 @@ def package_files() -> set[Path]:
     return set(weights_dir().parent.rglob("*"))
 
 
+@pytest.mark.slow
 def test_evaluate_on_a_shipped_checkpoint_writes_outside_the_package(tmp_path, monkeypatch, synthetic_root):
     before = package_files()
     monkeypatch.chdir(tmp_path)

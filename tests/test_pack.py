@@ -159,6 +159,7 @@ def test_sync_free_ema_equals_averaged_model():
     assert int(ours.n_averaged) == int(reference.n_averaged) == 4
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_on_the_cpu_when_asked(sources, tmp_path):
     from mmnet.training.trainer import TrainConfig, train
     train(TrainConfig(dataset_path=str(sources["busts"]), train_dir=str(tmp_path), width_multiplier=0.5, size=32,
@@ -167,6 +168,7 @@ def test_bf16_autocast_trains_on_the_cpu_when_asked(sources, tmp_path):
     assert len(rows) == 3 and all(np.isfinite(float(row.split(",")[3])) for row in rows[1:])
 
 
+@pytest.mark.slow
 def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_path, monkeypatch):
     """scripts/train_gpu.sh, shrunk, RECIPE=scenes: every gpu_scenes_* stage, from the shipped weights, on the
     pack's sets."""
@@ -191,6 +193,7 @@ def test_train_gpu_script_trains_the_chain_from_a_pack_on_the_cpu(packed, tmp_pa
     assert result.stdout.count("done after") == 3
 
 
+@pytest.mark.slow
 def test_train_gpu_script_trains_the_real_photos_recipe_by_default(packed, tmp_path):
     """scripts/train_gpu.sh, shrunk: gpu_real_256 from the shipped weights on every set of the pack as they are,
     then gpu_real_128_from_256 from it."""
@@ -208,6 +211,7 @@ def test_train_gpu_script_trains_the_real_photos_recipe_by_default(packed, tmp_p
     assert result.stdout.count("done after") == 2
 
 
+@pytest.mark.slow
 def test_train_gpu_remote_trains_from_a_carried_tarball_and_collects_the_checkpoints(packed, tmp_path, monkeypatch):
     """scripts/train_gpu_remote.sh, shrunk: the pack as one .tgz, no wheels; each stage's last checkpoint,
     the logs and train.log land in OUT."""

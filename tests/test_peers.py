@@ -52,10 +52,12 @@ def test_fetch_checks_the_wheel(tmp_path, monkeypatch, members, message):
     assert not (tmp_path / "cache" / mp.SELFIE_FILENAME).exists()
 
 
+@pytest.mark.network
 def test_fetched_model_has_the_recorded_sha256(selfie):
     assert hashlib.sha256(mp.fetch_selfie_model().read_bytes()).hexdigest() == mp.SELFIE_SHA256
 
 
+@pytest.mark.network
 def test_prepare_squashes_the_whole_frame_to_0_1(selfie):
     image = np.random.default_rng(0).integers(0, 256, (256, 512, 3), dtype=np.uint8)
     tensor = selfie.prepare(image)
@@ -63,6 +65,7 @@ def test_prepare_squashes_the_whole_frame_to_0_1(selfie):
     np.testing.assert_allclose(tensor[0], image[:, ::2] / 255, atol=1e-6)  # no letterbox bars
 
 
+@pytest.mark.network
 def test_outputs_are_probabilities_at_256_and_at_full_size(selfie):
     image = np.random.default_rng(1).integers(0, 256, (200, 300, 3), dtype=np.uint8)
     small, full = selfie.predict(image), selfie.predict_full(image)
@@ -74,6 +77,7 @@ def test_outputs_are_probabilities_at_256_and_at_full_size(selfie):
         selfie.predict(image[..., 0])
 
 
+@pytest.mark.network
 def test_person_iou_on_real_portraits(selfie, eg1800):
     pairs = select(find_pairs(eg1800, "train"), HOLDOUT_PERCENT, holdout=True)[:3]
     for pair in pairs:
@@ -81,6 +85,7 @@ def test_person_iou_on_real_portraits(selfie, eg1800):
         assert iou > 0.85, f"{pair.image}: person IoU {iou:.3f}"
 
 
+@pytest.mark.network
 def test_landscape_model_takes_wide_frames(selfie, eg1800):
     """The landscape model of the same release: a 144×256 input, the frame squashed to it, and it finds the
     person in a wide photo (an EG1800 portrait placed in the middle of a grey frame twice as wide)."""

@@ -215,6 +215,7 @@ def page_server() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.network
 def test_page_mattes_the_camera_live(page_server: str, tmp_path: Path) -> None:
     clip = camera_clip(tmp_path / "camera.y4m", read_image(EXAMPLE), frames=30)
     with browser_page(clip) as page:

@@ -20,6 +20,7 @@ from mmnet.training.trainer import TrainConfig, train
 WEIGHTS = Path(__file__).resolve().parents[1] / "mmnet" / "weights"
 
 
+@pytest.mark.slow
 def test_a_preset_trains_from_python(synthetic_root, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the foreground cache
     backgrounds = tmp_path / "backgrounds"

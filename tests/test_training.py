@@ -32,6 +32,7 @@ def log_rows(train_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_loss_falls(synthetic_root, tmp_path):
     train(config(synthetic_root, tmp_path, max_steps=60, checkpoint_every=60))
     losses = [float(r["loss"]) for r in log_rows(tmp_path)]
@@ -40,6 +41,7 @@ def test_loss_falls(synthetic_root, tmp_path):
     assert (tmp_path / FINISHED).read_text().strip() == "60"
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(synthetic_root, tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     train(config(synthetic_root, straight, max_steps=6))
@@ -54,6 +56,7 @@ def test_resume_continues_exactly(synthetic_root, tmp_path):
     assert [s for s, _ in list_checkpoints(interrupted)] == [2, 4, 6]  # keep 3
 
 
+@pytest.mark.slow
 def test_freeze_bn_keeps_the_running_statistics_and_trains_the_rest(synthetic_root, tmp_path):
     """--freeze-bn fine-tunes from a run: batch norm's running statistics stay exactly as they were, while its
     scale and shift and every convolution still learn."""
@@ -78,6 +81,7 @@ def _train_args(root: Path, train_dir: Path, steps: int) -> list[str]:
             "--keep-checkpoints", "100", "--num-workers", "0", "--threads", "1", "--log-every", "1"]
 
 
+@pytest.mark.slow
 def test_killed_training_resumes(synthetic_root, tmp_path):
     args = _mmnet(*_train_args(synthetic_root, tmp_path, 400))
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -98,6 +102,7 @@ def test_killed_training_resumes(synthetic_root, tmp_path):
     assert list_checkpoints(tmp_path)[-1][0] == reached + 10
 
 
+@pytest.mark.slow
 def test_torchrun_data_parallel(synthetic_root, tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     assert torchrun, "torchrun ships with torch"
@@ -113,6 +118,7 @@ def test_torchrun_data_parallel(synthetic_root, tmp_path):
     assert float(rows[-1]["epoch"]) == pytest.approx(5 * 8 / 24, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_evaluate_once_and_keep_best(synthetic_root, tmp_path):
     train(config(synthetic_root, tmp_path, max_steps=4))
     rows = run_evaluation(str(synthetic_root), str(tmp_path), split="test", loop=True, poll_seconds=0.1)
@@ -130,6 +136,7 @@ def test_evaluate_once_and_keep_best(synthetic_root, tmp_path):
     assert single[0]["gauss_grad"] == pytest.approx(rows[0]["gauss_grad"])
 
 
+@pytest.mark.slow
 def test_evaluate_loop_beside_training(synthetic_root, tmp_path):
     """The original's recommended way: the evaluator scores each checkpoint while training writes them."""
     evaluator = subprocess.Popen(_mmnet("evaluate", "--dataset-path", str(synthetic_root), "--checkpoint-path",
@@ -143,6 +150,7 @@ def test_evaluate_loop_beside_training(synthetic_root, tmp_path):
     assert scored == [2, 4, 6, 8]
 
 
+@pytest.mark.slow
 def test_ema_and_init_from(synthetic_root, tmp_path):
     train(config(synthetic_root, tmp_path / "a", max_steps=2, ema_decay=0.9))
     state = load_checkpoint(list_checkpoints(tmp_path / "a")[-1][1])
@@ -156,6 +164,7 @@ def test_ema_and_init_from(synthetic_root, tmp_path):
     assert b["step"] == 1 and b["size"] == 96
 
 
+@pytest.mark.slow
 def test_composite_training(synthetic_root, tmp_path, monkeypatch):
     """--composite cuts the people out and pastes them onto the backgrounds; the foreground cache is reused."""
     import cv2
