@@ -25,6 +25,7 @@ from matte_speed import machine  # noqa: E402  (a sibling script)
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_FRAMES = 5
+HUD_MEAN_OF = 30  # app.js's MEAN_OF: the page's HUD shows the mean times of the last 30 frames
 
 
 def measure(page, url: str, model: str, seconds: float, threads: int | None) -> dict:
@@ -73,7 +74,7 @@ def main() -> None:
                       f"{row['frame_ms']:>9.1f}", flush=True)
             if args.screenshot:
                 page.goto(f"{url}/?model={args.models[0]}&ep=wasm")
-                wait_for_frames(page, 2 * WARM_UP_FRAMES)
+                wait_for_frames(page, WARM_UP_FRAMES + HUD_MEAN_OF)  # the HUD's times past the warm-up's
                 atomic_write(args.screenshot, lambda path: page.screenshot(path=str(path), type="png"),
                              suffix=".png")
                 print(f"wrote {args.screenshot}")

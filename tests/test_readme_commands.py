@@ -1,5 +1,6 @@
-"""The README's example commands, run as written (placeholders filled in, training shortened), on the dataset that
-`mmnet synthetic` makes and on photos: every one that does not need ../shared or a device."""
+"""The README's example commands, and those of docs/training.md, run as written (placeholders filled in, training
+shortened), on the dataset that `mmnet synthetic` makes and on photos: every one that does not need ../shared or a
+device."""
 from __future__ import annotations
 
 import re
@@ -12,15 +13,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+TRAINING = (ROOT / "docs" / "training.md").read_text()
 # What the README's commands take from the user, and the shortened training (the same flags, fewer steps).
 SHORTER = {"--max-steps 2000": "--max-steps 2", "--batch-size 32": "--batch-size 4", "--size 256 \\": "--size 64 \\"}
 NOT_HERE = ("scripts/", "torchrun", "--format tflite", "--watch", ".mp4", ".webm", "cat photo.jpg", "--readme",
             "../shared", "mmnet serve", "mmnet demo", "mmnet bench", "pip install", "python ")
 
 
-def readme_commands(section: str) -> list[str]:
-    """The `mmnet ...` lines of the bash blocks in a README section, continuation lines joined, comments cut."""
-    body = README.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+def readme_commands(section: str, text: str = README) -> list[str]:
+    """The `mmnet ...` lines of the bash blocks in a section of the README (or of `text`), continuation lines
+    joined, comments cut."""
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", body, re.S):
         for line in re.sub(r"\\\n\s*", "\\ ", block).splitlines():
@@ -42,6 +45,7 @@ def run(command: str, cwd: Path, places: dict[str, str]) -> subprocess.Completed
 @pytest.mark.slow
 def test_train_and_evaluate_commands_run_on_the_synthetic_dataset(tmp_path):
     commands = readme_commands("Train and evaluate")
+    commands += [command for command in readme_commands("Train and evaluate", TRAINING) if command not in commands]
     names = [command.split()[1] for command in commands]
     assert {"synthetic", "train", "evaluate", "plot", "info", "export", "prepare-alpha"} <= set(names)
     places = {"DATASET": str(tmp_path / "data"), "RUN": str(tmp_path / "run"), "OTHER_RUN": str(tmp_path / "run"),
@@ -62,6 +66,8 @@ def test_train_and_evaluate_commands_run_on_the_synthetic_dataset(tmp_path):
     assert (tmp_path / "run" / "eval" / "test" / "scores.tsv").is_file()
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "run" / "training.png").is_file()
     assert (tmp_path / "soup.pt").is_file()
+    from mmnet.data.dataset import find_pairs
+    assert len(find_pairs(tmp_path / "alpha", "train")) == 2  # prepare-alpha --split: a dataset
 
 
 def test_matte_photo_commands_run(tmp_path):
