@@ -32,8 +32,8 @@ from mmnet.errors import MmnetError
 
 MIB = 2**20
 CAP_BYTES = 50 * MIB
-# Measured on the real recipe (EG1800 + CCP + backgrounds at 256; README "Training on a GPU"): WebP 78 for the
-# people, 70 for the backgrounds and PNG mattes keep the pack under 50 MiB.
+# Measured on the real recipe (EG1800 + CCP + backgrounds at 256; docs/training.md, "Training on a GPU"): WebP 78
+# for the people, 70 for the backgrounds and PNG mattes keep the pack under 50 MiB.
 PHOTO_QUALITY = 78
 BACKGROUND_QUALITY = 70
 BACKGROUNDS = "backgrounds"
