@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from matte_speed import machine  # noqa: E402  (a sibling script)
+from matte_speed import machine  # a sibling script
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_FRAMES = 5

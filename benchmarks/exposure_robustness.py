@@ -16,7 +16,7 @@ import mmnet
 from mmnet.data.dataset import find_pairs, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_card import HOLDOUT_PERCENT, SHARED, Predictor, evaluate  # noqa: E402
+from model_card import HOLDOUT_PERCENT, SHARED, Predictor, evaluate
 
 CHANGES = {"as taken": (1.0, 1.0), "brightness ×1.4": (1.4, 1.0), "brightness ×0.6": (0.6, 1.0),
            "gamma 0.6": (1.0, 0.6), "gamma 1.6": (1.0, 1.6)}
@@ -35,7 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     pairs = [(p.image, p.mask) for p in select(find_pairs(args.dataset, "train"), HOLDOUT_PERCENT, True)][::2]
     model = mmnet.load(args.model, threads=args.threads)
-    print(f"{model!r}, {len(pairs)} held-out EG1800 portraits\n| photo | IoU | GAUSS_GRAD ×1e-3 | MAD |\n|---|---|---|---|")
+    print(f"{model!r}, {len(pairs)} held-out EG1800 portraits\n"
+          "| photo | IoU | GAUSS_GRAD ×1e-3 | MAD |\n|---|---|---|---|")
     for name, (gain, gamma) in CHANGES.items():
         table = lookup(gain, gamma)
         predictor = Predictor(name, lambda rgb: model.network_input(cv2.LUT(rgb, table))[None], model.infer,

@@ -24,13 +24,13 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from matte_speed import machine  # noqa: E402  (a sibling script)
+from matte_speed import machine  # a sibling script
 
-from mmnet.data.dataset import find_pairs, select  # noqa: E402
-from mmnet.data.holdout import HOLDOUT_PERCENT  # noqa: E402
-from mmnet.data.io import read_image, read_mask  # noqa: E402
-from mmnet.files import write_atomic  # noqa: E402
-from mmnet.runtime import compose, foreground  # noqa: E402
+from mmnet.data.dataset import find_pairs, select
+from mmnet.data.holdout import HOLDOUT_PERCENT
+from mmnet.data.io import read_image, read_mask
+from mmnet.files import write_atomic
+from mmnet.runtime import compose, foreground
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results" / "foreground_quality.json"

@@ -33,7 +33,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "litert_speed.json"
 def photo_256() -> tuple:
     """The 256×256 uint8 RGB test photo and where it came from."""
     if (EG1800 / "train").is_dir():
-        from mmnet.bench.quality import holdout_pairs  # noqa: PLC0415
+        from mmnet.bench.quality import holdout_pairs
 
         source = holdout_pairs(EG1800, 1)[0].image
     else:
@@ -72,7 +72,7 @@ def main() -> None:
     for key, ms in medians.items():
         print(f"{key:34s} {ms:6.2f} ms  {ms / mediapipe:4.2f}× MediaPipe")
     if args.profile:
-        from mmnet.bench.litert_profile import profile_operators  # noqa: PLC0415
+        from mmnet.bench.litert_profile import profile_operators
 
         result["profile"] = {}
         for key, model in loaded.items():

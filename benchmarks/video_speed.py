@@ -34,10 +34,10 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from matte_speed import machine, median_ms  # noqa: E402  (a sibling script)
+from matte_speed import machine, median_ms  # a sibling script
 
-from mmnet.files import write_atomic  # noqa: E402
-from mmnet.runtime.memory import keep_freed_memory  # noqa: E402
+from mmnet.files import write_atomic
+from mmnet.runtime.memory import keep_freed_memory
 
 EG1800 = Path(__file__).resolve().parents[2] / "shared" / "data" / "eg1800" / "train"
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["__version__", "load"]
 
 if TYPE_CHECKING:
     from mmnet.runtime.model import load

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")  # the payload checkpoints are written with torch.save
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import abuse  # noqa: E402
+import abuse
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The command line as a user runs it: output, presets, and clear errors with a non-zero exit."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path

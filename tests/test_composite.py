@@ -182,8 +182,8 @@ def test_composite_is_deterministic_in_the_seed():
     people = [bust(soft=True), blob()]
 
     def run(seed):
-        return composite(np.random.default_rng(seed), people, plain_background() + np.arange(70, dtype=np.uint8)[:, None],
-                         64, 48, touches_bottom=[True, False])
+        background = plain_background() + np.arange(70, dtype=np.uint8)[:, None]
+        return composite(np.random.default_rng(seed), people, background, 64, 48, touches_bottom=[True, False])
     first, again, other = run(3), run(3), run(4)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not np.array_equal(first[1], other[1])
@@ -410,7 +410,8 @@ def test_real_portraits_contact_sheet(tmp_path):
     for folder, suffix in (("image", ".jpg"), ("mask", ".png")):  # links, never copies, of the photos
         (tmp_path / "eg" / "train" / folder).mkdir(parents=True)
         for stem in stems:
-            (tmp_path / "eg" / "train" / folder / f"{stem}{suffix}").symlink_to(EG1800 / "train" / folder / f"{stem}{suffix}")
+            name = f"{stem}{suffix}"
+            (tmp_path / "eg" / "train" / folder / name).symlink_to(EG1800 / "train" / folder / name)
     (tmp_path / "bg").mkdir()
     for path in sorted(BACKGROUNDS.glob("*.jpg"))[:3]:
         (tmp_path / "bg" / path.name).symlink_to(path)

@@ -61,7 +61,8 @@ def test_litert_fp32_computes_what_onnxruntime_computes(litert):
     fp32 = mmnet.load(SMALL, backend="litert", precision="fp32", threads=1)
     reference = mmnet.load(SMALL, backend="onnxruntime", threads=1)
     assert fp32.backend.precision == "fp32"
-    for mine, theirs in zip(fp32.predict_batch(photos(), refine=False), reference.predict_batch(photos(), refine=False)):
+    ours, theirs_all = fp32.predict_batch(photos(), refine=False), reference.predict_batch(photos(), refine=False)
+    for mine, theirs in zip(ours, theirs_all):
         assert np.abs(mine - theirs).max() < 1e-4
 
 

@@ -10,10 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
-from mmnet.cli import main
-from mmnet.data.synthetic import make_dataset
 from mmnet.runtime import compose
 from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.model import load

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import SIZE, matte, outputs, read, run
+from helpers import SIZE, matte, read, run
 
 
 def png_copy(source: Path, target: Path) -> Path:
@@ -174,7 +174,6 @@ def test_watch_counts_a_stable_bad_photo_once(model_path, tmp_path):
 
 
 def test_watch_ending_before_a_failure_settles_counts_it(model_path, tmp_path):
-    from mmnet.runtime.matte import watch_step
     runner, watcher = watch_a_bad_photo(model_path, tmp_path)
     assert runner.tally.failures == [] and len(watcher.pending()) == 1  # unchanged at the end: a failure
 

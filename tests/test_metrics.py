@@ -135,8 +135,8 @@ def dim_grad_reference(pred, gt):
         for r in range(img.shape[0]):
             for c in range(img.shape[1]):
                 # true convolution: out(r, c) = Σ h(k, l)·img(r − (k − half), c − (l − half))
-                out[r, c] = sum(h[k, l] * padded[r - (k - half) + half, c - (l - half) + half]
-                                for k in range(n) for l in range(n))
+                out[r, c] = sum(h[k, m] * padded[r - (k - half) + half, c - (m - half) + half]
+                                for k in range(n) for m in range(n))
         return out
 
     def magnitude(a):

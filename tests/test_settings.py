@@ -39,7 +39,7 @@ def test_a_preset_trains_from_python(synthetic_root, tmp_path, monkeypatch):
 
 def test_presets_and_flags_agree_with_the_fields():
     assert TrainConfig.from_preset("deeplab_os16_dm0.5_256", dataset_path="d", train_dir="t").loss == LossWeights(aux=0)
-    for name, settings in PRESETS.items():
+    for name in PRESETS:
         args = cli.parse_args(["train", "--preset", name, "--dataset-path", "d", "--train-dir", "t"])
         fields = {key: value for key, value in vars(args).items() if key in TrainConfig.__dataclass_fields__}
         assert TrainConfig(**fields) == TrainConfig.from_preset(name, dataset_path="d", train_dir="t"), name

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from mmnet.cli import main
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.smoothing import Smoother

@@ -9,12 +9,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from mmnet.bench.latency import precision_of  # noqa: E402
-from mmnet.bench.report import ENGINE_TITLES, figure_latency  # noqa: E402
-from mmnet.files import atomic_write  # noqa: E402
+from mmnet.bench.latency import precision_of
+from mmnet.bench.report import ENGINE_TITLES, figure_latency
+from mmnet.files import atomic_write
 
 COLORS = {"MMNet": "tab:red", "MD16": "tab:blue", "MD8": "tab:green", "peer": "tab:gray"}
 AREA_PER_LOG = 40.0  # points² per natural log of the parameter count

@@ -20,7 +20,7 @@ def peak_macs_per_second(threads: int, precision: str = "fp32", side: int = GEMM
     """MACs/s of the best of `repeats` side×side matrix products in PyTorch (oneDNN/MKL) on `threads`
     threads, in "fp32", "bf16" or "int8" (int8 inputs, int32 sums): the rate a perfectly compute-bound
     model could reach in that precision; None where PyTorch has no such product here."""
-    import torch  # noqa: PLC0415
+    import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -56,7 +56,7 @@ def profile_operators(path: Path, size: int, threads: int, runs: int, warmup: in
     kind of operator, slowest first: [{"op", "nodes", "ms" (per run), "share", "macs" (per run: the
     convolutions' MACs as ONNX Runtime's optimized graph runs them, channels padded to its NCHWc blocks),
     "gmacs_per_s"}]. Convolutions are told apart by kernel and by depthwise or not."""
-    import onnxruntime as ort  # noqa: PLC0415
+    import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(prefix="mmnet-profile-") as folder:
         options = ort.SessionOptions()
@@ -99,7 +99,7 @@ def profile_operators(path: Path, size: int, threads: int, runs: int, warmup: in
 def _convolutions(optimized: Path) -> dict[str, tuple[str, int, bool]]:
     """{node name: ("Conv 3×3 depthwise" | "QLinearConv 1×1" | ..., weights, channels last)} of the
     convolutions in ONNX Runtime's optimized graph (NCHW, its blocked NCHWc, or NHWC for int8)."""
-    import onnx  # noqa: PLC0415
+    import onnx
 
     graph = onnx.load(str(optimized)).graph
     weights = {tensor.name: list(tensor.dims) for tensor in graph.initializer}

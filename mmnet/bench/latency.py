@@ -70,7 +70,7 @@ def engine_runner(engine: str, files: dict, size: int, threads: int, torch_model
         return _torch_runner(torch_model, batch, threads)
     runtime, _, precision = engine.partition("-")
     if runtime == "litert":
-        from mmnet.runtime.litert import LiteRtBackend  # noqa: PLC0415
+        from mmnet.runtime.litert import LiteRtBackend
 
         litert = LiteRtBackend(files[f"tflite-{precision or 'fp32'}"], threads)
         if litert.precision == "int8":
@@ -86,9 +86,9 @@ def engine_runner(engine: str, files: dict, size: int, threads: int, torch_model
 
 
 def _torch_runner(model, batch: np.ndarray, threads: int) -> Callable[[], object]:
-    import torch  # noqa: PLC0415
+    import torch
 
-    from mmnet.export.onnx import AlphaOutput  # noqa: PLC0415  (the same work as the ONNX graphs)
+    from mmnet.export.onnx import AlphaOutput  # the same work as the ONNX graphs
 
     wrapped, tensor = AlphaOutput(model).eval(), torch.from_numpy(batch)
 

@@ -18,7 +18,7 @@ WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 def operator_kind(model, subgraph, op) -> tuple[str, int]:
     """("CONV_2D 1×1", "DEPTHWISE_CONV_2D 3×3 dilated", "CONCATENATION"...; MACs of one run)."""
-    from ai_edge_litert.tools import flatbuffer_utils  # noqa: PLC0415
+    from ai_edge_litert.tools import flatbuffer_utils
 
     name = flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) or "?"
     if name not in WEIGHTED:
@@ -26,7 +26,8 @@ def operator_kind(model, subgraph, op) -> tuple[str, int]:
     weight = list(subgraph.tensors[op.inputs[1]].shape)  # CONV_2D: O×H×W×I; DEPTHWISE: 1×H×W×C
     out = list(subgraph.tensors[op.outputs[0]].shape)
     options = op.builtinOptions
-    dilated = " dilated" if max(getattr(options, "dilationHFactor", 1), getattr(options, "dilationWFactor", 1)) > 1 else ""
+    dilation = max(getattr(options, "dilationHFactor", 1), getattr(options, "dilationWFactor", 1))
+    dilated = " dilated" if dilation > 1 else ""
     strided = " stride 2" if getattr(options, "strideH", 1) > 1 else ""
     per_pixel = int(np.prod(weight[1:])) if name == "CONV_2D" else int(np.prod(weight[1:3]))
     return f"{name} {weight[1]}×{weight[2]}{strided}{dilated}", int(np.prod(out)) * per_pixel
@@ -34,8 +35,8 @@ def operator_kind(model, subgraph, op) -> tuple[str, int]:
 
 def profile_operators(path: str | Path, threads: int = 2, runs: int = 30, warmup: int = 3) -> list[dict]:
     """[{"op", "nodes", "ms" (per run, summed over its nodes), "share", "macs", "gmacs_per_s"}], slowest first."""
-    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-    from ai_edge_litert.tools import flatbuffer_utils  # noqa: PLC0415
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model(str(path))
     subgraph = model.subgraphs[0]
@@ -68,17 +69,18 @@ def profile_operators(path: str | Path, threads: int = 2, runs: int = 30, warmup
             entry["ms"] += 1000 * statistics.median(times)
             entry["macs"] += macs
     finally:
-        subgraph.operators, subgraph.inputs, subgraph.outputs, model.signatureDefs = operators, inputs, outputs, signatures
+        subgraph.operators, subgraph.inputs, subgraph.outputs = operators, inputs, outputs
+        model.signatureDefs = signatures
     total = sum(entry["ms"] for entry in totals.values()) or 1.0
-    rows = [{"op": kind, "nodes": entry["nodes"], "ms": entry["ms"], "share": entry["ms"] / total, "macs": entry["macs"],
-             "gmacs_per_s": entry["macs"] / entry["ms"] / 1e6 if entry["macs"] else None}
+    rows = [{"op": kind, "nodes": entry["nodes"], "ms": entry["ms"], "share": entry["ms"] / total,
+             "macs": entry["macs"], "gmacs_per_s": entry["macs"] / entry["ms"] / 1e6 if entry["macs"] else None}
             for kind, entry in totals.items()]
     return sorted(rows, key=lambda row: -row["ms"])
 
 
 def _pads_into_convolutions(model, operators) -> dict[int, int]:
     """{convolution's index: index of the PAD that feeds it alone}."""
-    from ai_edge_litert.tools import flatbuffer_utils  # noqa: PLC0415
+    from ai_edge_litert.tools import flatbuffer_utils
 
     names = [flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) for op in operators]
     readers: dict[int, list[int]] = defaultdict(list)

@@ -26,7 +26,7 @@ class Peer:
 
 def mediapipe(threads: int) -> Peer:
     """MediaPipe's selfie segmenter (general model, 256×256) on LiteRT."""
-    from mmnet.peers.mediapipe import MediaPipeSelfie, fetch_selfie_model  # noqa: PLC0415
+    from mmnet.peers.mediapipe import MediaPipeSelfie, fetch_selfie_model
 
     peer = MediaPipeSelfie(fetch_selfie_model(), threads=threads)
     return Peer("mediapipe-selfie", "LiteRT fp32", peer.size, peer.prepare, peer.run_prepared, None, "Apache-2.0")
@@ -34,7 +34,7 @@ def mediapipe(threads: int) -> Peer:
 
 def rvm(threads: int) -> Peer:
     """Robust Video Matting MobileNetV3 (fp32 ONNX) on ONNX Runtime, one frame from zero states."""
-    from mmnet.peers.rvm import RobustVideoMatting, fetch_rvm_model  # noqa: PLC0415
+    from mmnet.peers.rvm import RobustVideoMatting, fetch_rvm_model
 
     path = fetch_rvm_model()
     peer = RobustVideoMatting(path, threads=threads)
@@ -48,7 +48,7 @@ PEERS: dict[str, Callable[[int], Peer]] = {"mediapipe-selfie": mediapipe, "rvm-m
 def onnx_parameters(path: Path) -> int | None:
     """The number of weights stored in an ONNX file (its initializers), None without the onnx package."""
     try:
-        import onnx  # noqa: PLC0415
+        import onnx
     except ImportError:
         return None
     graph = onnx.load(str(path)).graph

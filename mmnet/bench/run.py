@@ -142,8 +142,8 @@ def measure_variant(variant: Variant, folder: Path, config: BenchConfig, peaks: 
 def variant_quality(variant: Variant, pairs: list, threads: int) -> dict:
     """Hold-out quality of a shipped model: fp32 (ONNX Runtime), bf16 (OpenVINO, where the CPU has it) and
     int8 (the int8 file in the default backend)."""
-    from mmnet.runtime.backends import OpenVinoBackend, openvino_bf16  # noqa: PLC0415
-    from mmnet.runtime.model import Matting, load  # noqa: PLC0415
+    from mmnet.runtime.backends import OpenVinoBackend, openvino_bf16
+    from mmnet.runtime.model import Matting, load
 
     fp32 = variant.files["fp32"]
     runs = {"fp32": lambda: load(variant.name, threads=threads, backend="onnxruntime")}
@@ -162,7 +162,7 @@ def variant_quality(variant: Variant, pairs: list, threads: int) -> dict:
 def measure_peer(name: str, config: BenchConfig, pairs: list) -> dict:
     """A peer's model-call latency at every thread count and its hold-out quality; skipped with the
     reason where it cannot be fetched or run here."""
-    from mmnet.peers.mediapipe import PeerModelError  # noqa: PLC0415
+    from mmnet.peers.mediapipe import PeerModelError
 
     row: dict = {"name": name, "latency_ms": {}}
     try:
@@ -185,11 +185,11 @@ def measure_peer(name: str, config: BenchConfig, pairs: list) -> dict:
 def predict_vs_mediapipe(model: str, pairs: list, config: BenchConfig) -> dict:
     """`mmnet.load(model).predict(photo)` against MediaPipe doing the same work (its input prepared, the
     model run, its output read at the photo's size) on a 256×256 photo, interleaved, E2E_THREADS threads."""
-    import cv2  # noqa: PLC0415
+    import cv2
 
-    from mmnet.data.io import read_image  # noqa: PLC0415
-    from mmnet.peers.mediapipe import MediaPipeSelfie, PeerModelError, fetch_selfie_model  # noqa: PLC0415
-    from mmnet.runtime.model import load  # noqa: PLC0415
+    from mmnet.data.io import read_image
+    from mmnet.peers.mediapipe import MediaPipeSelfie, PeerModelError, fetch_selfie_model
+    from mmnet.runtime.model import load
 
     if pairs:
         photo = cv2.resize(read_image(pairs[0].image), (256, 256), interpolation=cv2.INTER_AREA)
@@ -217,7 +217,7 @@ def predict_vs_mediapipe(model: str, pairs: list, config: BenchConfig) -> dict:
 
 def write_outputs(results: dict, config: BenchConfig) -> None:
     """bench.json, bench.md, bench.png in the output folder; the README block where asked."""
-    from mmnet.bench import figure  # noqa: PLC0415  (matplotlib)
+    from mmnet.bench import figure  # matplotlib
 
     out = config.output
     write_atomic(out / "bench.json", (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode())

@@ -75,10 +75,10 @@ def all_variants(names: Sequence[str] | None = None, quick: bool = False) -> lis
 def build(variant: Variant):
     """The torch module of `variant` in eval mode: a shipped model's trained weights, else random ones
     (speed does not depend on them); its parameters and MACs filled in."""
-    from mmnet.models.complexity import count_macs, count_parameters  # noqa: PLC0415
+    from mmnet.models.complexity import count_macs, count_parameters
 
     if variant.shipped:
-        from mmnet.export.formats import Trained  # noqa: PLC0415
+        from mmnet.export.formats import Trained
 
         model = Trained.load(weights_dir() / variant.shipped["checkpoint"]).model
     else:
@@ -92,7 +92,7 @@ def export(variant: Variant, model, folder: Path, calibration: np.ndarray | None
     """ONNX files of `variant` in `folder`, as `mmnet export` makes them: "fp32" (a shipped model's own
     file, else exported) and "int8" (static QDQ calibrated on `calibration`, N×3×S×S, when given), and a
     shipped model's LiteRT files ("tflite-fp32", "tflite-int8"). Stored in `variant.files`."""
-    from mmnet.export.formats import export_model  # noqa: PLC0415
+    from mmnet.export.formats import export_model
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     if variant.shipped:

@@ -18,7 +18,8 @@ def add_pack(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backgrounds", help="background photos: their training part is packed")
     p.add_argument("--dataset-split-name", default="train")
     p.add_argument("--size", type=int, default=256, help="short side of every photo, matte and background")
-    p.add_argument("--val-holdout", type=float, default=HOLDOUT_PERCENT, help="percent of each set held out: not packed")
+    p.add_argument("--val-holdout", type=float, default=HOLDOUT_PERCENT,
+                   help="percent of each set held out: not packed")
     p.add_argument("--quality", type=int, default=78, help="WebP quality of the people's photos")
     p.add_argument("--background-quality", type=int, default=70, help="WebP quality of the backgrounds")
     p.add_argument("--max-mib", type=float, default=50.0, help="refuse to write a larger pack")

@@ -3,7 +3,8 @@
 For each people set only its training part (the pairs outside `in_holdout(stem, holdout)`), each photo and matte
 resized so that the short side is the training resolution (aspect kept: the composites use each photo's
 aspect), in the original layout `<pack>/<set name>/<split>/{image,mask}`; and the training part of the
-backgrounds (`split_backgrounds(folder, BACKGROUND_HOLDOUT_PERCENT, holdout=False)`) at the same short side in `<pack>/backgrounds`.
+backgrounds (`split_backgrounds(folder, BACKGROUND_HOLDOUT_PERCENT, holdout=False)`) at the same short side in
+`<pack>/backgrounds`.
 Every file keeps its stem, so the hold-out splits of the pack select all of it. Photos are WebP, mattes PNG.
 
 Everything is encoded in memory first: a pack over the cap is refused before anything is written, and the

@@ -120,7 +120,7 @@ def link_photos(images_dir: Path, mattes_dir: Path, photos_dir: Path) -> int:
     name; photos already there are kept. Returns how many were added."""
     photos_dir.mkdir(parents=True, exist_ok=True)
     photos, added = _files_by_stem(images_dir), 0
-    for stem, mattes in _files_by_stem(mattes_dir).items():
+    for stem in _files_by_stem(mattes_dir):
         if len(photos.get(stem, [])) != 1:
             continue  # no photo (a failed pair's problem says why) or more than one
         source, target = photos[stem][0].resolve(), photos_dir / photos[stem][0].name

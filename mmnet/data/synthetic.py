@@ -42,7 +42,8 @@ def make_dataset(root: str | Path, n: int = 16, height: int = 160, width: int = 
     for i in range(n):
         image, mask = synthetic_pair(np.random.default_rng([seed, i]), height, width)
         stem = f"synth_{i:05d}"
-        _write(split_dir / "image" / f"{stem}.jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        _write(split_dir / "image" / f"{stem}.jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+               [cv2.IMWRITE_JPEG_QUALITY, 92])
         _write(split_dir / "mask" / f"{stem}.png", mask)
     return split_dir
 

@@ -25,14 +25,14 @@ def runner(path: str | Path, threads: int = 1) -> Runner:
     if path.suffix == ".onnx":
         return _onnx_runner(path, threads)
     if path.suffix == ".tflite":
-        from mmnet.runtime.litert import LiteRtBackend  # noqa: PLC0415  (needs ai-edge-litert)
+        from mmnet.runtime.litert import LiteRtBackend  # needs ai-edge-litert
         backend = LiteRtBackend(path, threads)
         return lambda images: backend.run(images)[:, 0]
     raise ValueError(f"{path}: cannot run this format (expected .onnx or .tflite)")
 
 
 def _onnx_runner(path: Path, threads: int) -> Runner:
-    import onnxruntime as ort  # noqa: PLC0415
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = threads, 1, 3

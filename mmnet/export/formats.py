@@ -48,13 +48,13 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", size: in
     if fmt == "tflite":
         if dynamic or calibration is not None:
             raise ValueError("TFLite export is fp32 with a fixed 1×S×S×3 input: drop --dynamic and --int8")
-        from mmnet.export.tflite import export_tflite  # noqa: PLC0415  (needs litert-torch)
+        from mmnet.export.tflite import export_tflite  # needs litert-torch
         return export_tflite(model, path, size)
     if fmt != "onnx":
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     if calibration is None:
         return atomic_write(path, lambda tmp: export_onnx(model, tmp, size, dynamic), suffix=".onnx")
-    from mmnet.export.quantize import quantize_int8  # noqa: PLC0415
+    from mmnet.export.quantize import quantize_int8
 
     with tempfile.TemporaryDirectory() as scratch:  # summed merges cost in int8: see mmnet.export.rewrite
         fp32 = export_onnx(model, Path(scratch) / "fp32.onnx", size, dynamic, split_merges=False)

@@ -107,8 +107,8 @@ def checked(model, path: Path, size: int, holdout) -> dict:
 def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration: int, holdout) -> dict:
     """NAME.tflite (fp32) and, with a dataset, NAME.int8.tflite calibrated on its training photos outside
     the hold-out; {"default": precision, "fp32": {...}, "int8": {...}} for the manifest."""
-    from mmnet.bench.quality import calibration_batch  # noqa: PLC0415
-    from mmnet.export.tflite import export_tflite  # noqa: PLC0415  (needs litert-torch)
+    from mmnet.bench.quality import calibration_batch
+    from mmnet.export.tflite import export_tflite  # needs litert-torch
 
     files = {"fp32": export_tflite(model, folder / f"{name}.tflite", size)}
     if dataset:

@@ -36,12 +36,12 @@ def export_tflite(model, path: str | Path, size: int = 256, calibration: np.ndar
     summed merges' Adds in float, with 35 DEQUANTIZE and 12 QUANTIZE around them, so int8 keeps the concat."""
     split_merges = calibration is None if split_merges is None else split_merges
     try:
-        import litert_torch  # noqa: PLC0415  (heavy, optional)
+        import litert_torch  # heavy, optional
     except ImportError as error:
         raise ImportError(f"TFLite export needs litert-torch ({error}): pip install 'mmnet[tflite]'") from None
-    import torch  # noqa: PLC0415
+    import torch
 
-    from mmnet.export.rewrite import alpha_model  # noqa: PLC0415
+    from mmnet.export.rewrite import alpha_model
 
     net = litert_torch.to_channel_last_io(alpha_model(model, split_merges=split_merges), args=[0], outputs=[0])
     example = (torch.rand(1, size, size, 3),)
@@ -55,10 +55,10 @@ def export_tflite(model, path: str | Path, size: int = 256, calibration: np.ndar
 def _convert_int8(litert_torch, net, example: tuple, calibration: np.ndarray):
     """PT2E static quantization (per-channel int8 weights, int8 activations) calibrated on `calibration`,
     the input's range fixed at [0, 1] (scale 1/255, zero point -128: the uint8 pixel minus 128)."""
-    import torch  # noqa: PLC0415
-    from litert_torch.quantize import pt2e_quantizer  # noqa: PLC0415
-    from litert_torch.quantize.quant_config import QuantConfig  # noqa: PLC0415
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: PLC0415
+    import torch
+    from litert_torch.quantize import pt2e_quantizer
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if len(calibration) == 0:
         raise ValueError("int8 TFLite export needs at least one calibration image")
@@ -75,8 +75,8 @@ def _convert_int8(litert_torch, net, example: tuple, calibration: np.ndarray):
 
 def _fix_input_range(prepared) -> None:
     """Give the observer of the graph's input the range [0, 1] exactly, whatever the photos held."""
-    import torch  # noqa: PLC0415
-    from torchao.quantization.pt2e import MinMaxObserver  # noqa: PLC0415
+    import torch
+    from torchao.quantization.pt2e import MinMaxObserver
 
     def observer_or_op(node) -> bool:
         return node.op == "call_function" or str(node.target).startswith("activation_post_process")

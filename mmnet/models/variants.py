@@ -105,7 +105,7 @@ class ModelVariant:
 
     def create(self):
         """The torch module (random weights, train mode), as `mmnet.models.create` builds it."""
-        from mmnet.models import create  # noqa: PLC0415  (imports torch)
+        from mmnet.models import create  # imports torch
 
         return create(self.architecture, **self.kwargs)
 

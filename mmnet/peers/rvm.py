@@ -43,7 +43,7 @@ class RobustVideoMatting:
     """RVM on ONNX Runtime, one photo at a time: uint8 RGB photo -> alpha of the squashed S×S input."""
 
     def __init__(self, model_path: str | Path, threads: int = 2, size: int = INPUT_SIZE) -> None:
-        import onnxruntime as ort  # noqa: PLC0415
+        import onnxruntime as ort
 
         path = Path(model_path)
         if not path.is_file():

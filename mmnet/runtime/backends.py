@@ -68,7 +68,7 @@ def installed_backends() -> list[str]:
 
 def accelerated_providers() -> list[str]:
     """ONNX Runtime's CUDA or CoreML providers, where this build has them."""
-    import onnxruntime as ort  # noqa: PLC0415
+    import onnxruntime as ort
 
     available = ort.get_available_providers()
     return [p for p in ACCELERATED if p in available]
@@ -106,7 +106,7 @@ def choose(model: str | Path | None, size: int | None = None, backend: str | Non
 
 def openvino_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes in bf16 on this CPU (it then does so unless told f32)."""
-    import openvino as ov  # noqa: PLC0415
+    import openvino as ov
 
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
@@ -132,7 +132,7 @@ def open_backend(path: str | Path, backend: str | None = None, *, threads: int |
     if providers:
         raise BackendError(f"providers {list(providers)} are ONNX Runtime's; backend {name!r} takes none")
     if name == "litert":
-        from mmnet.runtime.litert import LiteRtBackend  # noqa: PLC0415
+        from mmnet.runtime.litert import LiteRtBackend
 
         return LiteRtBackend(path, threads)
     return OpenVinoBackend(path, threads, size)
@@ -160,7 +160,7 @@ class OnnxRuntimeBackend:
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: Sequence[str] | None = None,
                  options=None) -> None:
-        import onnxruntime as ort  # noqa: PLC0415
+        import onnxruntime as ort
 
         self.path = Path(path)
         if options is None:
@@ -210,7 +210,7 @@ class OpenVinoBackend:
 
     def __init__(self, path: str | Path, threads: int | None = None, size: int | None = None,
                  precision: str | None = None) -> None:
-        import openvino as ov  # noqa: PLC0415
+        import openvino as ov
 
         self.path = Path(path)
         self._core = ov.Core()

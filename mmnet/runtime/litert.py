@@ -66,7 +66,7 @@ class LiteRtBackend:
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         try:
-            from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+            from ai_edge_litert.interpreter import Interpreter
         except ImportError as error:
             raise BackendError(f"backend 'litert' is not installed ({error}; pip install mmnet[litert])") from None
         self.path, self.threads = Path(path), threads or DEFAULT_THREADS

@@ -118,7 +118,7 @@ def _shipped(name: str, entry: dict, size: int | None) -> tuple[Path, int]:
 
 def _onnx_size(path: Path, size: int | None) -> int:
     """The side S of the model's S×S input, read from its input shape (or `size` when dynamic)."""
-    import onnxruntime as ort  # noqa: PLC0415  (heavy; only for .onnx paths)
+    import onnxruntime as ort  # heavy; only for .onnx paths
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -133,7 +133,7 @@ def _onnx_size(path: Path, size: int | None) -> int:
 def _tflite_size(path: Path, size: int | None) -> int:
     """The side S of a `.tflite` model's 1×S×S×3 input (checked against `size` when given)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415  (optional: mmnet[litert])
+        from ai_edge_litert.interpreter import Interpreter  # optional: mmnet[litert]
     except ImportError as error:
         raise WeightsError(f"{path}: running a .tflite file needs ai-edge-litert ({error}; "
                            f"pip install mmnet[litert])") from None
@@ -180,7 +180,7 @@ def _from_checkpoint(path: Path, size: int | None) -> tuple[Path, int]:
         side, target = next(iter(cached.items()))
         return target, side
     try:  # the runtime's one import of the training world (torch): checkpoint -> model -> ONNX
-        from mmnet.export.formats import Trained  # noqa: PLC0415
+        from mmnet.export.formats import Trained
     except ImportError as error:
         raise WeightsError(f"{path}: running a .pt checkpoint needs torch ({error}); install mmnet[train], "
                            f"or export it once with `mmnet export {path} -o model.onnx` and pass the .onnx") from None
