@@ -109,7 +109,7 @@ def cli(args: list[str], cwd: Path, stdin: Path | None = None) -> tuple[int, str
     lines = result.stderr.splitlines()
     rss = next(int(line.split(":")[1]) for line in lines if "Maximum resident set size" in line) / 1024
     said = [line for line in lines if line and not line.startswith("\t") and "Command being timed" not in line
-            and "%|" not in line]
+            and "Command exited" not in line and "%|" not in line]
     message = next((line for line in said if "error" in line or "warning" in line or "refus" in line or
                     "is the input" in line or "--max-pixels" in line or "not a readable" in line
                     or "truncated" in line or "not replaced" in line or "not a regular" in line
@@ -246,6 +246,62 @@ class Payload:
         return os.system, (self.command,)
 
 
+def tiff_stating_two_sizes(width: int, height: int) -> bytes:
+    """A width×height grey TIFF of zeros (one deflated strip: a few hundred KB for 400 MP) whose directory states
+    its size again as 10×10 at its end: libtiff takes the first, a reader taking the last sees 10×10."""
+    packer = zlib.compressobj(9)
+    row = b"\0" * width
+    strip = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    tags = [(256, width), (257, height), (258, 8), (259, 8), (262, 1), (273, 0), (277, 1), (278, height),
+            (279, len(strip)), (256, 10), (257, 10)]
+    offset = 8 + 2 + 12 * len(tags) + 4
+    entries = b"".join(struct.pack("<HHII", tag, 4, 1, offset if tag == 273 else value) for tag, value in tags)
+    return b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + b"\0" * 4 + strip
+
+
+def radiance_lure(width: int, height: int) -> bytes:
+    """A Radiance header whose resolution line is spaced (the decoder reads it: width×height), followed by a
+    well-formed 1×1 line where a strict reader would look."""
+    return b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y  %d  +X  %d\n\n\n-Y 1 +X 1\n" % (height, width) + b"\0" * 1024
+
+
+def jp2_with_a_small_box(width: int, height: int) -> bytes:
+    """A real 64×64 JPEG 2000 whose codestream's SIZ is rewritten to width×height, its header box left at 64×64."""
+    data = bytearray(cv2.imencode(".jp2", np.zeros((64, 64), np.uint8))[1].tobytes())
+    siz = data.find(b"\xff\x4f\xff\x51")
+    struct.pack_into(">IIII", data, siz + 8, width, height, 0, 0)
+    struct.pack_into(">IIII", data, siz + 24, width, height, 0, 0)  # the tile as large as the image
+    return bytes(data)
+
+
+def jpeg_of_scans(scans: int) -> bytes:
+    """A 64×64 progressive JPEG with its last refinement scan repeated until it has `scans` scans."""
+    data = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    last = data.rfind(b"\xff\xda")
+    return data[:last] + data[last:-2] * (scans - data.count(b"\xff\xda") + 1) + b"\xff\xd9"
+
+
+def clip_with_a_large_frame(path: Path, side: int, at: int = 3, frames: int = 6) -> Path:
+    """An MJPEG clip of 64×48 frames but one, the `at`-th, of side×side (grey: the test is its size)."""
+    import av
+    from fractions import Fraction
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for index in range(frames):
+            shape = (side, side) if index == at else (48, 64)
+            packet = av.Packet(cv2.imencode(".jpg", np.full(shape, 90, np.uint8))[1].tobytes())
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, index, index, Fraction(1, 25)
+            container.mux(packet)
+    return path
+
+
+DECODER_BOMBS = {"two-sizes.tiff": lambda: tiff_stating_two_sizes(20000, 20000),
+                 "spaced.hdr": lambda: radiance_lure(20000, 20000),
+                 "small-box.jp2": lambda: jp2_with_a_small_box(20000, 20000),
+                 "scans.jpg": lambda: jpeg_of_scans(60000)}
+
+
 def make_round2(folder: Path) -> dict[str, Path]:
     """The inputs of `ROUND2` in `folder`, by name (the payload checkpoints touch `pwned` if they ever run)."""
     import torch
@@ -285,7 +341,14 @@ def make_round2(folder: Path) -> dict[str, Path]:
         paths["edits"].mkdir()
         shutil.copyfile(paths["clip.mp4"], paths["edits"] / "clip.mp4")  # the user's edit, where an output goes
     except ImportError:  # no PyAV: the video rows are left out
-        del paths["clip.mp4"]
+        del paths["clip.mp4"], paths["edits"]
+    for name, make in DECODER_BOMBS.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(make())
+    try:
+        paths["large-frame.mkv"] = clip_with_a_large_frame(folder / "large-frame.mkv", 11000)
+    except ImportError:
+        pass
     return paths
 
 
@@ -323,6 +386,17 @@ ROUND2 = [
          1, "{piped}/pipe.jpg: not a regular file"),
     Case("3 GB sparse .jpg", ("matte", "{huge.jpg}", "-o", "o26.png"), "refused unread, exit 1", 1,
          "3221 MB is more than an image of up to 110 megapixels takes"),
+    Case(f"TIFF stating 20000×20000 and 10×10 ({len(tiff_stating_two_sizes(20000, 20000)) // 1000} KB)",
+         ("matte", "{two-sizes.tiff}", "-o", "o27.png"), "refused before decoding, exit 1", 1,
+         "20000×20000 is 400.0 megapixels, over the limit"),
+    Case("Radiance with a spaced resolution line (20000×20000)", ("matte", "{spaced.hdr}", "-o", "o28.png"),
+         "refused before decoding, exit 1", 1, "20000×20000 is 400.0 megapixels, over the limit"),
+    Case("JPEG 2000 boxed 64×64, codestream 20000×20000", ("matte", "{small-box.jp2}", "-o", "o29.png"),
+         "refused before decoding, exit 1", 1, "20000×20000 is 400.0 megapixels, over the limit"),
+    Case("progressive JPEG of 60,000 scans", ("matte", "{scans.jpg}", "-o", "o30.png"), "refused, exit 1", 1,
+         "a JPEG of 60000 scans"),
+    Case("video whose 4th frame is 11000×11000", ("matte", "{large-frame.mkv}", "-o", "o31.mp4"),
+         "refused at that frame, exit 1", 1, "frame 3 is 11000×11000, 121 megapixels: over the limit of 110"),
     Case("rgba video into a folder over the user's 000000.png", ("matte", "{clip.mp4}", "-o", "{frames}",
                                                                   "--format", "rgba"),
          "kept, named, exit 1", 1, f"{{frames}}: {NOT_OURS}", kept=("frames",)),
@@ -335,7 +409,7 @@ ROUND2 = [
 
 def round2_cases(paths: dict[str, Path]) -> list[Case]:
     """The cases whose inputs are there (the video rows need PyAV)."""
-    return [case for case in ROUND2 if "{clip.mp4}" not in " ".join(case.args) or "clip.mp4" in paths]
+    return [case for case in ROUND2 if fill(" ".join(case.args), paths).count("{") == 0]
 
 
 def main() -> None:
@@ -405,6 +479,8 @@ def main() -> None:
                 ("25 MB body", b"\0" * (25 << 20), {}, "413"),
                 ("1×1 photo", encode_png(np.zeros((1, 1, 3), np.uint8)), {}, "200"),
                 ("1×20000 photo", encode_png(np.zeros((1, 20000, 3), np.uint8)), {}, "200"),
+                *((f"{name}: the command line's row above", make(), {}, "415" if "scans" in name else "413")
+                  for name, make in DECODER_BOMBS.items()),
                 ("Host: evil.example (DNS rebinding)", "photo.png", {"Host": "evil.example"}, "421"),
                 ("cross-origin form POST", "photo.png", {"Origin": "http://evil.example"}, "403"),
                 ("24 MP JPEG", "large.jpg", {}, "200"),  # the photos last: the server keeps their freed memory
