@@ -126,8 +126,21 @@ def _remove(path: Path) -> None:
         pass
 
 
+def quarter_turns(av: Any, path: Path) -> int:
+    """Counter-clockwise quarter turns (0-3) that put the first video stream's frames upright: its display
+    matrix (the rotation tag of a phone's video), read from the first frame; 0 where there is none."""
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                return round((frame.rotation or 0) / 90) % 4
+    except (av.FFmpegError, OSError, ValueError):  # damaged at its start: taken as upright
+        pass
+    return 0
+
+
 class Reader:
-    """An input video's first video stream, decoded to RGB frames, and its first audio stream."""
+    """An input video's first video stream, decoded to upright RGB frames (a rotation tag applied), and its
+    first audio stream."""
 
     def __init__(self, av: Any, path: Path, max_pixels: int | None = None) -> None:
         """max_pixels: the largest frame decoded (None: any), the stream's and every frame's own size."""
@@ -160,6 +173,9 @@ class Reader:
         except VideoError:
             self.close()
             raise
+        self.turns = quarter_turns(av, path)  # a phone's rotation tag: frames are handed out upright
+        if self.turns % 2:
+            self.width, self.height = self.height, self.width
         self.decoded = 0  # frames decoded
         self.undecodable = 0  # packets the decoder refused as damaged data (their frames are left out)
         self.corrupt = 0  # frames the decoder flagged as damaged (decoded with concealment)
@@ -193,6 +209,8 @@ class Reader:
                 self.check_size(frame.width, frame.height, f"frame {self.decoded} is")  # before it is converted
                 since = time.perf_counter()
                 rgb = frame.to_ndarray(format="rgb24")
+                if self.turns:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, self.turns))
                 self.corrupt += bool(frame.is_corrupt)
                 stats.add("decode", since)
                 index = self.decoded
