@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,6 +205,7 @@ class Case:
     kept: tuple[str, ...] = ()
     stdin: str | None = None
     absent: tuple[str, ...] = ()
+    measure: Callable[[dict[str, Path], Path], tuple[bool, str]] | None = None  # (as expected, what it saw)
 
     def run(self, paths: dict[str, Path], cwd: Path) -> tuple[bool, str, float]:
         """(as expected, what it got, peak RSS in MB)."""
@@ -215,6 +217,9 @@ class Case:
         ok = code == self.code and fill(self.says, paths) in message and not changed and not appeared
         got = f"exit {code}: {message}" + "".join(f"; {name} CHANGED" for name in changed) + \
             "".join(f"; {name} WRITTEN" for name in appeared)
+        if self.measure is not None:
+            fine, seen = self.measure(paths, cwd)
+            ok, got = ok and fine, f"{got}; {seen}"
         return ok, got, rss
 
 
@@ -279,6 +284,41 @@ def jpeg_of_scans(scans: int) -> bytes:
     data = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
     last = data.rfind(b"\xff\xda")
     return data[:last] + data[last:-2] * (scans - data.count(b"\xff\xda") + 1) + b"\xff\xd9"
+
+
+def phone_clip(path: Path, turns: int, frames: int = 4) -> Path:
+    """examples/astronaut.jpg (a portrait) as a still H.264 clip stored turned by `turns` counter-clockwise quarter
+    turns, with the rotation tag a phone writes to show it upright."""
+    import av
+    portrait = cv2.cvtColor(cv2.resize(cv2.imread(str(ROOT / "examples" / "astronaut.jpg")), (256, 320)),
+                            cv2.COLOR_BGR2RGB)
+    stored = np.ascontiguousarray(np.rot90(portrait, turns))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = stored.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        if turns:
+            stream.set_display_rotation(-90 * turns)
+        for _ in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def upright_person(paths: dict[str, Path], cwd: Path) -> tuple[bool, str]:
+    """The rotation row's check: the matte of the tagged clip (o32/) is upright and finds the person as the matte
+    of the same clip stored upright does (o33/, matted here)."""
+    if not (cwd / "o33").exists():
+        cli(["matte", str(paths["upright.mp4"]), "-o", "o33", "--format", "rgba"], cwd)
+
+    def area(folder: str) -> tuple[tuple[int, ...], float]:
+        first = cv2.imread(str(cwd / folder / "000000.png"), cv2.IMREAD_UNCHANGED)
+        return (first.shape[:2], float((first[..., 3] > 127).mean())) if first is not None else ((), 0.0)
+    (shape, tagged), (expected_shape, upright) = area("o32"), area("o33")
+    return shape == expected_shape and abs(tagged - upright) < 0.05, \
+        f"person area {tagged:.3f} at {shape} (stored upright: {upright:.3f} at {expected_shape})"
 
 
 def clip_with_a_large_frame(path: Path, side: int, at: int = 3, frames: int = 6) -> Path:
@@ -347,6 +387,8 @@ def make_round2(folder: Path) -> dict[str, Path]:
         paths[name].write_bytes(make())
     try:
         paths["large-frame.mkv"] = clip_with_a_large_frame(folder / "large-frame.mkv", 11000)
+        paths["phone.mp4"] = phone_clip(folder / "phone.mp4", 1)
+        paths["upright.mp4"] = phone_clip(folder / "upright.mp4", 0)
     except ImportError:
         pass
     return paths
@@ -397,6 +439,9 @@ ROUND2 = [
          "a JPEG of 60000 scans"),
     Case("video whose 4th frame is 11000×11000", ("matte", "{large-frame.mkv}", "-o", "o31.mp4"),
          "refused at that frame, exit 1", 1, "frame 3 is 11000×11000, 121 megapixels: over the limit of 110"),
+    Case("phone clip held upright: stored sideways, rotation tag", ("matte", "{phone.mp4}", "-o", "o32", "--format",
+                                                                    "rgba"),
+         "matted upright, the person found as upright, exit 0", 0, "videos: done 1", measure=upright_person),
     Case("rgba video into a folder over the user's 000000.png", ("matte", "{clip.mp4}", "-o", "{frames}",
                                                                   "--format", "rgba"),
          "kept, named, exit 1", 1, f"{{frames}}: {NOT_OURS}", kept=("frames",)),
