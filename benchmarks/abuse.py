@@ -17,11 +17,13 @@ shapes, a named pipe, a 3 GB sparse file. Each row says whether what it got is w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import os
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -181,6 +183,36 @@ def _post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     finally:
         connection.close()
     return status, text.strip()[:100]
+
+
+def half_sent(port: int, pid: int, count: int) -> tuple[str, float, bool]:
+    """`count` connections that send half a request's headers and then nothing, held open: (whether the server
+    answers a request once they are dropped, what it answered, its peak RSS in MB)."""
+    held, peak = [], rss_mb(pid)
+    for _ in range(count):
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        with contextlib.suppress(OSError):  # past --max-connections: closed at once
+            held[-1].sendall(b"POST /api/matte HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    peak = max(peak, rss_mb(pid))
+    time.sleep(11)  # the server's --header-timeout of 10 s
+    try:
+        status = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=30).status
+    except OSError:
+        status = 0
+    for connection in held:
+        connection.close()
+    return f"{status}: the server answers", max(peak, rss_mb(pid)), status == 200
+
+
+def concurrent_uploads(port: int, pid: int, photo: bytes, count: int) -> tuple[str, float, bool]:
+    """`count` uploads of `photo` padded to 19.5 MB, posted at once: (what they got, the server's peak RSS in MB,
+    whether each got 200 or 503 and the peak stayed under 1.5 GB)."""
+    body, form = multipart("upload", photo.ljust(int(19.5e6), b"\0"))  # one body for all: the client's memory
+    answers, rss = together(port, pid, [(body, form)] * count)
+    statuses = [status for status, _ in answers]
+    got = (f"{statuses.count(200)} × 200, {statuses.count(503)} × 503, {statuses.count(0)} closed while still "
+           f"sending (after their 503)")
+    return got, rss, set(statuses) <= {200, 503, 0} and 200 in statuses and rss < 1500
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, dict[str, str]]:
@@ -546,9 +578,15 @@ def main() -> None:
                 body, form = multipart("upload", data)
                 status, text, rss = request(args.port, server.pid, body, {**form, **headers})
                 rows.append(("server", label, expected, f"{status}: {text}", rss, None))
+            rows.append(("server", "1,100 connections sending half their headers, then nothing",
+                         "dropped after 10 s, the server answers", *half_sent(args.port, server.pid, 1100)))
+            rows.append(("server", "200 concurrent 19.5 MB uploads (the 24 MP JPEG, padded)",
+                         "200 or 503 (Retry-After) each, under 1.5 GB",
+                         *concurrent_uploads(args.port, server.pid, inputs["large.jpg"].read_bytes(), 200)))
         finally:
             server.terminate()
             server.wait(timeout=20)
+        said = len(server.stderr.read())
         changed = [name for name, value in digest(inputs).items() if before[name] != value]
     print("| where | input | expected | got | peak memory | verdict |")
     print("|---|---|---|---|---|---|")
@@ -557,7 +595,7 @@ def main() -> None:
         verdict = "-" if ok is None else "ok" if ok else "BAD"
         got = got.replace(folder + "/", "").replace(large + "/", "").replace("|", "/")
         print(f"| {where} | {label} | {expected} | {got} | {rss:.0f} MB | {verdict} |")
-    print(f"\ninput files modified: {', '.join(changed) if changed else 'none'}")
+    print(f"\ninput files modified: {', '.join(changed) if changed else 'none'}; the server's stderr: {said} bytes")
 
 
 if __name__ == "__main__":

@@ -189,6 +189,11 @@ def _add_serve(sub) -> None:
     p.add_argument("--threads", type=int, help="intra-op threads per worker (default: cores / workers)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="the API's request body limit")
     p.add_argument("--max-pixels", type=float, default=40e6, help="the API's limit on pixels per image")
+    p.add_argument("--max-requests", type=int, help="API requests under way at once, more get 503 (default: 4 per "
+                                                    "worker)")
+    p.add_argument("--max-connections", type=int, default=256, help="open connections; more are closed at once")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds for a request's headers to arrive")
+    p.add_argument("--body-timeout", type=float, default=60.0, help="seconds for an upload to arrive (then 408)")
     p.add_argument("--api-only", action="store_true", help="no page (needs no onnxruntime-web)")
     p.add_argument("--setup", nargs="?", const="npm", metavar="TARBALL",
                    help="fetch the page's onnxruntime-web with npm (or from a `npm pack` TARBALL) and exit")
@@ -209,7 +214,9 @@ def _serve(args: argparse.Namespace) -> None:
         return
     from mmnet.serve.app import MB, Limits, serve
     _keep_freed_memory()
-    limits = Limits(max_bytes=int(args.max_upload_mb * MB), max_pixels=int(args.max_pixels))
+    limits = Limits(max_bytes=int(args.max_upload_mb * MB), max_pixels=int(args.max_pixels),
+                    max_requests=args.max_requests, max_connections=args.max_connections,
+                    header_seconds=args.header_timeout, body_seconds=args.body_timeout)
     serve(args.host, args.port, model=args.model, threads=args.threads, workers=args.workers, limits=limits,
           page=not args.api_only, certfile=args.certfile, keyfile=args.keyfile, allowed_hosts=args.allowed_hosts,
           cors=args.cors)

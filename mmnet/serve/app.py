@@ -19,6 +19,7 @@ import contextlib
 import mimetypes
 import os
 import queue
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,10 +55,35 @@ mimetypes.add_type("application/wasm", ".wasm")
 
 @dataclass(frozen=True)
 class Limits:
-    """What one API request may send: bytes in the body, and pixels in each image."""
+    """What one API request may send (bytes in the body, pixels in each image, seconds for its headers and for
+    its body), and what the server holds at once: API requests under way (None: 4 per worker; one more is
+    answered 503 with Retry-After) and open connections (more are closed as they come)."""
 
     max_bytes: int = 20 * MB
     max_pixels: int = 40_000_000
+    max_requests: int | None = None
+    max_connections: int = 256
+    header_seconds: float = 10.0
+    body_seconds: float = 60.0
+
+
+class Gate:
+    """The API requests under way (each holds its upload and its photo), at most `limit`: one more is refused
+    with 503 and Retry-After before its body is read. Used from the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.inside = limit, 0
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        if self.inside >= self.limit:
+            raise HTTPException(503, f"busy: {self.limit} requests under way; try again in a moment",
+                                headers={"Retry-After": "1"})
+        self.inside += 1
+        try:
+            yield
+        finally:
+            self.inside -= 1
 
 
 def static_dir() -> Path:
@@ -110,6 +136,7 @@ def create_app(model: str | Path | None = None, *, threads: int | None = None, w
                    Mount("/ort", StaticFiles(directory=assets), name="ort")]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _error})
     app.state.models, app.state.pool, app.state.limits = models, pool, limits
+    app.state.gate = Gate(limits.max_requests or 4 * workers)
     app.state.shipped = shipped_models()
     app.add_middleware(CrossOriginIsolation)
     app.add_middleware(Guard, allowed_hosts=allowed_hosts, cors=cors)
@@ -163,25 +190,32 @@ async def _matte(request: Request) -> Response:
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limits.max_bytes:
         raise HTTPException(413, f"the upload is {int(length) / MB:.1f} MB; the limit is {limits.max_bytes / MB:g} MB")
-    capped = Request(request.scope, _capped(request.receive, limits.max_bytes))
-    async with capped.form(max_files=2, max_fields=8) as form:
-        upload = await _upload(form, request)
-        render = await _render(form, request, limits)
-        name = upload.filename or "file"
-        data = await upload.read()
-    loop = asyncio.get_running_loop()
-    png = await loop.run_in_executor(request.app.state.pool, _process, request.app.state.models, render, data,
-                                     name, limits)
+    with request.app.state.gate.admit():
+        capped = Request(request.scope, _capped(request.receive, limits.max_bytes, limits.body_seconds))
+        async with capped.form(max_files=2, max_fields=8) as form:
+            upload = await _upload(form, request)
+            render = await _render(form, request, limits)
+            name = upload.filename or "file"
+            data = await upload.read()
+        loop = asyncio.get_running_loop()
+        png = await loop.run_in_executor(request.app.state.pool, _process, request.app.state.models, render, data,
+                                         name, limits)
     return Response(png, media_type="image/png")
 
 
-def _capped(receive: Callable[[], Awaitable[dict]], limit: int) -> Callable[[], Awaitable[dict]]:
-    """`receive` that raises 413 once the body passes `limit` bytes (a chunked upload has no Content-Length)."""
-    total = 0
+def _capped(receive: Callable[[], Awaitable[dict]], limit: int, seconds: float) -> Callable[[], Awaitable[dict]]:
+    """`receive` that raises 413 once the body passes `limit` bytes (a chunked upload has no Content-Length),
+    and 408 when it has not all come `seconds` after its first part was asked for."""
+    total, deadline = 0, None
 
     async def capped() -> dict:
-        nonlocal total
-        message = await receive()
+        nonlocal total, deadline
+        loop = asyncio.get_running_loop()
+        deadline = deadline or loop.time() + seconds
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            raise HTTPException(408, f"the upload did not arrive within {seconds:g} s") from None
         total += len(message.get("body", b""))
         if total > limit:
             raise HTTPException(413, f"the upload is over the limit of {limit / MB:g} MB")
@@ -222,7 +256,9 @@ async def _render(form: FormData, request: Request, limits: Limits) -> Render:
     background: compose.Background = "white"
     if isinstance(uploaded, UploadFile):
         data = await uploaded.read()
-        background = decode_checked(data, uploaded.filename or "background", limits.max_pixels)
+        loop = asyncio.get_running_loop()  # decoded in the pool, as the photo is: the event loop stays free
+        background = await loop.run_in_executor(request.app.state.pool, decode_checked, data,
+                                                 uploaded.filename or "background", limits.max_pixels)
     elif text:
         background = colour_or_blur(text)
         if background is None:
@@ -267,4 +303,52 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, model: str | Path | None
     print(f"mmnet serve: {scheme}://{shown}:{port}/" + ("  (the page; API: POST /api/matte)" if page else
                                                           "  (API only: POST /api/matte)"), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, ssl_certfile=certfile,
-                ssl_keyfile=keyfile)
+                ssl_keyfile=keyfile, http=bounded_protocol(limits))
+
+
+def bounded_protocol(limits: Limits) -> type:
+    """uvicorn's HTTP/1.1 protocol, bounded: a connection past `limits.max_connections` is closed as it comes (file
+    descriptors are finite), and one whose request headers are not all there `limits.header_seconds` after it
+    opened (or after its last response) is closed (uvicorn waits for ever on a client that sends a byte now and
+    then). Each kind of refusal is said once on stderr, not once a connection."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    said: set[str] = set()
+
+    def refuse(transport: Any, why: str) -> None:
+        if why not in said:
+            said.add(why)
+            print(f"mmnet serve: closing connections {why} (said once)", file=sys.stderr, flush=True)
+        transport.close()
+
+    class Bounded(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.deadline: asyncio.TimerHandle | None = None
+            if len(self.connections) > limits.max_connections:
+                refuse(transport, f"beyond {limits.max_connections} open at once")
+                return
+            self._await_headers()
+
+        def _await_headers(self) -> None:
+            waiting = self.cycle  # a new request cycle means its headers came
+
+            def expire() -> None:
+                if self.cycle is waiting and not self.transport.is_closing():
+                    refuse(self.transport, f"that sent no whole request headers within {limits.header_seconds:g} s")
+
+            self.deadline = self.loop.call_later(limits.header_seconds, expire)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self.deadline is not None:
+                self.deadline.cancel()
+            if not self.transport.is_closing():
+                self._await_headers()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if getattr(self, "deadline", None) is not None:
+                self.deadline.cancel()
+            super().connection_lost(exc)
+
+    return Bounded
