@@ -174,6 +174,8 @@ COMPOSITED = {
     "composite": "Composited portraits ({n} portrait photos, 600×800)",
     "landscape": "Composited portraits, landscape ({n} photos, 800×600)",
 }
+SHORT = {"everyday": "everyday, all", "everyday_large": "everyday, people ≥ 5 %", "picsart": "PicsArt",
+         "ccp": "CCP", "holdout": "EG1800"}
 PEER = "mediapipe-selfie"
 # The metrics of the detail tables, in order: those that tell a trained model from an untrained one first
 # (IoU, MAD, SAD), then the paper's GAUSS_GRAD, which a flat matte scores well (little gradient to get wrong).
@@ -203,17 +205,19 @@ def markdown(results: dict) -> str:
     real = [split for split in REAL if split in counts]
     lines += ["", "**Real photos** (what a model is shipped on): person IoU on each set, EG1800's MAD and "
               "GAUSS_GRAD, and the example portrait's mean alpha", "",
-              "| model | input | params | MACs | " + " | ".join(f"{split} IoU" for split in real)
+              "| model | input | params | MACs | " + " | ".join(f"{SHORT[split]} IoU" for split in real)
               + (" | EG1800 MAD | EG1800 GAUSS_GRAD" if "holdout" in real else "")
               + " | example face / suit / backdrop | model ms | predict ms |",
               "|---|---|---|---|" + "---|" * (len(real) + 2 * ("holdout" in real) + 3)]
     for name, r in models.items():
         info, lat, e = r["info"], r["latency"], r["example"]
         theirs = None if peer is None or name == PEER else peer
-        cells = [_gap(r[split]["iou"], theirs and theirs[split]["iou"]) for split in real]
+        def cell(split: str, key: str, scale: float = 1, digits: int = 3) -> str:
+            return _gap(r[split][key] * scale, theirs and theirs[split][key] * scale, digits)
+
+        cells = [cell(split, "iou") for split in real]
         if "holdout" in real:
-            cells += [_gap(r["holdout"]["mad_full"], theirs and theirs["holdout"]["mad_full"], 4),
-                      _gap(r["holdout"]["gauss_grad_full"] * 1e3, theirs and theirs["holdout"]["gauss_grad_full"] * 1e3)]
+            cells += [cell("holdout", "mad_full", digits=4), cell("holdout", "gauss_grad_full", 1e3)]
         params = f"{info['params']:,}" if info["params"] else "–"
         macs = f"{info['macs'] / 1e6:.0f} M" if info["macs"] else "–"
         lines.append(f"| {_label(name, r, results)} | {info['size']}² | {params} | {macs} | " + " | ".join(cells)
