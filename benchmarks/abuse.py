@@ -113,9 +113,10 @@ def cli(args: list[str], cwd: Path, stdin: Path | None = None) -> tuple[int, str
     rss = next(int(line.split(":")[1]) for line in lines if "Maximum resident set size" in line) / 1024
     said = [line for line in lines if line and not line.startswith("\t") and "Command being timed" not in line
             and "Command exited" not in line and "%|" not in line]
+    said = [line for line in said if not line.startswith("usage:") and not line.lstrip().startswith("[")]  # usage
     message = next((line for line in said if "error" in line or "warning" in line or "refus" in line or
                     "is the input" in line or "--max-pixels" in line or "not a readable" in line
-                    or "truncated" in line or "not replaced" in line or "not a regular" in line
+                    or "truncated" in line or "not replaced" in line or "not a file" in line
                     or "not an mmnet" in line), said[-1] if said else "")
     return result.returncode, message.strip(), rss
 
@@ -456,8 +457,14 @@ ROUND2 = [
          "refused, DATA kept, exit 1", 1, "{DATA}: holds the input {DATA}/set1", kept=("DATA",)),
     Case("folder with 1×20000, 20000×1 and 1×1 photos", ("matte", "{odd}", "-o", "o24", "--format", "rgba"),
          "all matted, exit 0", 0, "done 4, skipped 0, failed 0"),
-    Case("named pipe in a folder", ("matte", "{piped}", "-o", "o25"), "named, not waited on; the photo done, exit 1",
-         1, "{piped}/pipe.jpg: not a regular file"),
+    Case("named pipe in a folder (no writer)", ("matte", "{piped}", "-o", "o25"),
+         "named, not waited on; the photo done, exit 1", 1, "{piped}/pipe.jpg: empty file"),
+    Case("/dev/zero as a photo", ("matte", "/dev/zero", "-o", "o34.png"), "refused unread, exit 1", 1,
+         "/dev/zero: not a file or a pipe"),
+    Case("--max-pixels nan", ("matte", "{photo.png}", "-o", "o35.png", "--max-pixels", "nan"), "usage error, exit 2",
+         2, "nan is not a positive, finite number of pixels"),
+    Case("--threads 100000", ("matte", "{photo.png}", "-o", "o36.png", "--threads", "100000"), "usage error, exit 2",
+         2, "100000 is not from 1 to 256"),
     Case("3 GB sparse .jpg", ("matte", "{huge.jpg}", "-o", "o26.png"), "refused unread, exit 1", 1,
          "3221 MB is more than an image of up to 110 megapixels takes"),
     Case(f"TIFF stating 20000×20000 and 10×10 ({len(tiff_stating_two_sizes(20000, 20000)) // 1000} KB)",

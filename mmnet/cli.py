@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from mmnet import __version__
@@ -26,6 +27,31 @@ def input_size(text: str) -> int:
     if error:
         raise argparse.ArgumentTypeError(error)
     return size
+
+
+def pixel_count(text: str) -> int:
+    """An argparse type: a positive, finite number of pixels (110e6 or 110000000)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of pixels") from None
+    if not math.isfinite(value) or value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive, finite number of pixels")
+    return int(value)
+
+
+MAX_THREADS = 256
+
+
+def thread_count(text: str) -> int:
+    """An argparse type: a number of threads (or workers), 1 to MAX_THREADS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} is not from 1 to {MAX_THREADS}")
+    return value
 
 
 def missing_extra(error: ModuleNotFoundError) -> str | None:
@@ -153,7 +179,7 @@ def _add_matte(sub) -> None:
                                     "(default: shipped)")
     p.add_argument("--size", type=input_size, help="input side for a dynamic-size .onnx or a checkpoint (a "
                                                     "multiple of 16)")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
+    p.add_argument("--threads", type=thread_count, help="intra-op threads (default: the runtime's choice)")
     p.add_argument("--backend", choices=["litert", "onnxruntime", "openvino"],
                    help="inference runtime (default: litert where ai-edge-litert is installed and the model ships a "
                         ".tflite file, in its shipped default precision, else onnxruntime)")
@@ -163,7 +189,7 @@ def _add_matte(sub) -> None:
                    help="upsample the matte guided by the photo (default: on)")
     p.add_argument("--smooth", type=float, metavar="S",
                    help="video: temporal smoothing strength in [0, 1), 0 off (default: 0.8)")
-    p.add_argument("--max-pixels", type=float, default=_max_pixels(),
+    p.add_argument("--max-pixels", type=pixel_count, default=_max_pixels(),
                    help="the largest photo or video frame decoded, checked in its header first (default: "
                         "%(default).0f)")
     p.set_defaults(handler=_matte)
@@ -185,10 +211,10 @@ def _add_serve(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reached from other machines")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", help="the API's model: a shipped name, an .onnx or a .pt (default: shipped)")
-    p.add_argument("--workers", type=int, help="API requests matted at once (default: the cores, at most 4)")
-    p.add_argument("--threads", type=int, help="intra-op threads per worker (default: cores / workers)")
+    p.add_argument("--workers", type=thread_count, help="API requests matted at once (default: the cores, at most 4)")
+    p.add_argument("--threads", type=thread_count, help="intra-op threads per worker (default: cores / workers)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="the API's request body limit")
-    p.add_argument("--max-pixels", type=float, default=40e6, help="the API's limit on pixels per image")
+    p.add_argument("--max-pixels", type=pixel_count, default=40e6, help="the API's limit on pixels per image")
     p.add_argument("--max-requests", type=int, help="API requests under way at once, more get 503 (default: 4 per "
                                                     "worker)")
     p.add_argument("--max-connections", type=int, default=256, help="open connections; more are closed at once")
@@ -229,7 +255,7 @@ def _add_demo(sub) -> None:
     p.add_argument("--model", help="a shipped model name, an .onnx file or a .pt checkpoint (default: shipped)")
     p.add_argument("--background", default="blur", help="a colour (#00ff00), an image, or blur (default)")
     p.add_argument("--height", type=int, help="panel height in pixels (default: the clip's, at most 720)")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
+    p.add_argument("--threads", type=thread_count, help="intra-op threads (default: the runtime's choice)")
     p.add_argument("--smooth", type=float, metavar="S", help="temporal smoothing in [0, 1) (default: as matte)")
     p.set_defaults(handler=_demo)
 
@@ -248,7 +274,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--dataset", help="EG1800 root: quality on its validation hold-out, real int8 calibration")
     p.add_argument("--readme", help="also put the figure and table between this file's bench markers")
     p.add_argument("--quick", action="store_true", help="few runs, the shipped models and two more variants")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure")
+    p.add_argument("--threads", type=thread_count, nargs="+", default=[1, 2], help="thread counts to measure")
     p.add_argument("--runs", type=int, help="timed runs per median (default: 60; quick: 6)")
     p.add_argument("--variants", nargs="+", metavar="NAME", help="only these (e.g. mmnet-1.0-256)")
     p.add_argument("--holdout-limit", type=int, help="score only the first N hold-out portraits")

@@ -2,8 +2,12 @@
 here, crafted headers that claim gigapixels in a few bytes, and the command line naming the flag that lifts it."""
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import subprocess
+import sys
+import threading
 import zlib
 from pathlib import Path
 
@@ -11,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import matte
+from helpers import SIZE, matte, run
 from mmnet.data import io
 from mmnet.data.header import image_size
 from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes, read_image
@@ -106,9 +110,13 @@ def test_command_line_limit_is_the_flag(model_path, photos, tmp_path, capsys):
     assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "a.png"),
                  "--max-pixels", "1000") == 1
     assert "120×160 is 0.0 megapixels, over the limit of 0.001" in capsys.readouterr().err
-    assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "a.png"), "--max-pixels",
-                 "0") == 1
-    assert "--max-pixels must be positive" in capsys.readouterr().err
+    for value in ("0", "nan", "inf", "-5"):  # a usage error: argparse's exit code 2
+        assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "a.png"), "--max-pixels",
+                     value) == 2
+        assert f"{value} is not a positive, finite number of pixels" in capsys.readouterr().err
+    assert matte(model_path, str(photos / "synth_00000.jpg"), "-o", str(tmp_path / "a.png"), "--threads",
+                 "100000") == 2
+    assert "100000 is not from 1 to 256" in capsys.readouterr().err
 
 
 def test_a_record_is_joined_into_the_png_without_changing_the_bytes(tmp_path):
@@ -126,9 +134,8 @@ def test_a_record_is_joined_into_the_png_without_changing_the_bytes(tmp_path):
 
 
 # ------------------------------------------------------------------------ issue 24: what is read before the check
-def test_only_regular_files_are_read(model_path, photos, tmp_path):
-    """A named pipe in a folder is named, not waited on; a device (/dev/zero) is not read."""
-    from helpers import run
+def test_a_stray_pipe_or_device_never_stalls_a_folder(model_path, photos, tmp_path):
+    """A named pipe in a folder (no writer) reads as empty, and is named; a device (/dev/zero) is not read."""
     folder = tmp_path / "album"
     folder.mkdir()
     (folder / "good.jpg").write_bytes((photos / "synth_00000.jpg").read_bytes())
@@ -137,8 +144,32 @@ def test_only_regular_files_are_read(model_path, photos, tmp_path):
     result = run(model_path, str(folder), "-o", str(tmp_path / "out"))  # a hang ends in its timeout, failing
     err = result.stderr.decode()
     assert result.returncode == 1 and "done 1, skipped 0, failed 2" in err
-    for name in ("pipe.jpg", "zero.jpg"):
-        assert f"{folder / name}: not a regular file" in err
+    assert f"{folder / 'pipe.jpg'}: empty file" in err and f"{folder / 'zero.jpg'}: not a file or a pipe" in err
+
+
+def test_a_photo_from_a_pipe_is_matted(model_path, photos, tmp_path):
+    """`mmnet matte <(cat photo.jpg) -o out.png`: the shell hands over /dev/fd/N, a pipe."""
+    out = tmp_path / "out.png"
+    command = (f"{sys.executable} -m mmnet.cli matte <(cat {photos / 'synth_00000.jpg'}) -o {out} "
+               f"--model {model_path} --size {SIZE}")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (160, 120)
+
+
+def test_a_stream_is_read_no_further_than_its_header_allows(tmp_path):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), open(pipe, "wb") as writer:
+            writer.write(png_header(10, 10)[:-12])  # a 10×10 PNG's header, then endless data
+            while True:
+                writer.write(b"\0" * 65536)
+
+    threading.Thread(target=feed, daemon=True).start()
+    with pytest.raises(ImageReadError, match=r"a stream longer than a 10×10 image takes \(1 MB\)"):
+        read_image(pipe)
 
 
 def test_a_file_larger_than_its_limit_allows_is_refused_unread(tmp_path):
@@ -153,15 +184,15 @@ def test_the_header_is_checked_before_the_rest_is_read(tmp_path, monkeypatch):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_header(20000, 20000) + b"\0" * (2 * io.HEADER_BYTES))
     reads = []
-    real = io.open_regular
+    real = io.open_input
 
     def recording(path):
-        file = real(path)
+        file, status = real(path)
         original = file.read
         file.read = lambda size=-1: reads.append(size) or original(size)
-        return file
+        return file, status
 
-    monkeypatch.setattr(io, "open_regular", recording)
+    monkeypatch.setattr(io, "open_input", recording)
     with pytest.raises(ImageTooLarge):
         read_image(bomb)
     assert reads == [io.HEADER_BYTES]  # the header only, never the whole file

@@ -166,8 +166,9 @@ def _riff_chunk(kind: bytes, body: bytes) -> bytes:
 def read_record(path: str | Path) -> str | None:
     """The record `encode_image` put into the image file at `path`, or None (none, or not readable)."""
     try:
-        with open_regular(path) as file:
-            head = file.read(1 << 16)
+        file, status = open_input(path)
+        with file:
+            head = file.read(1 << 16) if stat.S_ISREG(status.st_mode) else b""  # a pipe's data is not ours to take
     except (OSError, ImageReadError):
         return None
     if head.startswith(_PNG_SIGNATURE):
@@ -200,38 +201,53 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def _read_bytes(path: str | Path, max_pixels: int | None = None) -> bytes:
-    """The file's bytes, a regular file's only; with `max_pixels`, its header is checked (`check_size`) on the
-    first HEADER_BYTES before the rest is read, and a file larger than any image of that many pixels could be
-    (FILE_BYTES_PER_PIXEL) is refused unread."""
+    """The bytes of a file or a named pipe (`open_input`). With `max_pixels`: the size in the first HEADER_BYTES
+    is checked before the rest is read, and no more is read than an image of that many pixels could take
+    (`most_bytes`): a larger file is refused unread, a longer stream as it passes the mark."""
     try:
-        with open_regular(path) as file:
-            size = os.fstat(file.fileno()).st_size
-            if max_pixels is not None and size > max_pixels * FILE_BYTES_PER_PIXEL + HEADER_BYTES:
-                raise ImageReadError(path, f"{size / 1e6:.0f} MB is more than an image of up to "
+        file, status = open_input(path)
+        with file:
+            regular = stat.S_ISREG(status.st_mode)
+            if max_pixels is not None and regular and status.st_size > most_bytes(max_pixels):
+                raise ImageReadError(path, f"{status.st_size / 1e6:.0f} MB is more than an image of up to "
                                            f"{max_pixels / 1e6:g} megapixels takes (--max-pixels lifts it)")
             head = file.read(HEADER_BYTES)
             claimed = image_size(head)
             if claimed is not None and max_pixels is not None and claimed[0] * claimed[1] > max_pixels:
                 raise ImageTooLarge(path, *claimed, max_pixels)
-            return head + file.read()
+            if regular or max_pixels is None or not head:  # an empty pipe: at its end already
+                return head + file.read()
+            if claimed is None:
+                raise ImageReadError(path, "not a readable image (a stream whose first MB does not give its size)")
+            most = most_bytes(claimed[0] * claimed[1])
+            data = head + file.read(most + 1 - len(head))
+            if len(data) > most:
+                raise ImageReadError(path, f"a stream longer than a {claimed[0]}×{claimed[1]} image takes "
+                                           f"({most / 1e6:.0f} MB); not read further")
+            return data
     except FileNotFoundError:
         raise ImageReadError(path, "file does not exist") from None
     except OSError as error:
         raise ImageReadError(path, f"cannot read file ({error.strerror or error})") from None
 
 
-def open_regular(path: str | Path) -> BinaryIO:
-    """`path` open for reading, if it is a regular file (a link to one too); ImageReadError for a folder, a
-    named pipe or a device (opened without waiting for a writer, and not read: a pipe would hang the run,
-    /dev/zero never end)."""
+def most_bytes(pixels: int) -> int:
+    """The most an image file of `pixels` pixels holds: FILE_BYTES_PER_PIXEL each, and a header's worth."""
+    return pixels * FILE_BYTES_PER_PIXEL + HEADER_BYTES
+
+
+def open_input(path: str | Path) -> tuple[BinaryIO, os.stat_result]:
+    """`path` open for reading, and its status: a regular file (a link to one too), or a named pipe (`<(cat
+    photo.jpg)`), opened without waiting for a writer (one with none reads as empty, so a stray pipe in a folder
+    does not hang the run). ImageReadError for a folder, a device (/dev/zero never ends) or a socket."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
+    status = os.fstat(descriptor)
+    if not (stat.S_ISREG(status.st_mode) or stat.S_ISFIFO(status.st_mode)):
         os.close(descriptor)
-        raise ImageReadError(path, "is a directory, not an image file" if stat.S_ISDIR(mode) else
-                             "not a regular file (a named pipe, a socket or a device); not read")
+        raise ImageReadError(path, "is a directory, not an image file" if stat.S_ISDIR(status.st_mode) else
+                             "not a file or a pipe (a device or a socket); not read")
     os.set_blocking(descriptor, True)
-    return os.fdopen(descriptor, "rb")
+    return os.fdopen(descriptor, "rb"), status
 
 
 def _decode(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
@@ -270,8 +286,9 @@ def read_size(path: str | Path, prefix: int = 1 << 20) -> tuple[int, int] | None
     """(width, height) of the image file at `path` from the first `prefix` bytes, or None where they do not
     say (a TIFF may keep its directory at the end) or the file cannot be read."""
     try:
-        with open_regular(path) as file:
-            return image_size(file.read(prefix))
+        file, status = open_input(path)
+        with file:  # a pipe's data would be gone for the decoder: its size is not known beforehand
+            return image_size(file.read(prefix)) if stat.S_ISREG(status.st_mode) else None
     except (OSError, ImageReadError):
         return None
 

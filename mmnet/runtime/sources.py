@@ -111,7 +111,7 @@ def output_for(out: Path, relative: Path) -> Path:
 def _expand(argument: str, out: Path) -> list[tuple[Path, Path]] | str:
     """(photo, its path relative to the output folder) pairs of one INPUT, or what is wrong with it."""
     path = Path(argument)
-    if path.is_file():
+    if path.is_file() or path.exists() and not path.is_dir():  # a named pipe too: `<(cat photo.jpg)`
         return [(path, Path(path.name))]
     if path.is_dir():
         photos = find_photos(path, exclude=out)
