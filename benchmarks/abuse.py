@@ -354,6 +354,22 @@ def upright_person(paths: dict[str, Path], cwd: Path) -> tuple[bool, str]:
         f"person area {tagged:.3f} at {shape} (stored upright: {upright:.3f} at {expected_shape})"
 
 
+def truncated_webm(path: Path, frames: int = 25) -> Path:
+    """A VP9 WebM of `frames` frames (its container states the duration, not a frame count), cut at half."""
+    import av
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * index, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    return path
+
+
 def clip_with_a_large_frame(path: Path, side: int, at: int = 3, frames: int = 6) -> Path:
     """An MJPEG clip of 64×48 frames but one, the `at`-th, of side×side (grey: the test is its size)."""
     import av
@@ -421,6 +437,7 @@ def make_round2(folder: Path) -> dict[str, Path]:
     try:
         paths["large-frame.mkv"] = clip_with_a_large_frame(folder / "large-frame.mkv", 11000)
         paths["phone.mp4"] = phone_clip(folder / "phone.mp4", 1)
+        paths["truncated.webm"] = truncated_webm(folder / "truncated.webm")
         paths["upright.mp4"] = phone_clip(folder / "upright.mp4", 0)
     except ImportError:
         pass
@@ -481,6 +498,8 @@ ROUND2 = [
     Case("phone clip held upright: stored sideways, rotation tag", ("matte", "{phone.mp4}", "-o", "o32", "--format",
                                                                     "rgba"),
          "matted upright, the person found as upright, exit 0", 0, "videos: done 1", measure=upright_person),
+    Case("WebM cut at half", ("matte", "{truncated.webm}", "-o", "o37.mp4"), "matted, truncation said, exit 0", 0,
+         "{truncated.webm}: truncated: its frames end at"),
     Case("rgba video into a folder over the user's 000000.png", ("matte", "{clip.mp4}", "-o", "{frames}",
                                                                   "--format", "rgba"),
          "kept, named, exit 1", 1, f"{{frames}}: {NOT_OURS}", kept=("frames",)),

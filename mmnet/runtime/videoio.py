@@ -162,7 +162,10 @@ class Reader:
         self.time_base: Fraction = self.stream.time_base or 1 / self.rate
         self.width, self.height = self.stream.codec_context.width, self.stream.codec_context.height
         seconds = self.container.duration / 1e6 if self.container.duration else None  # for the progress bar
-        self.frames: int | None = self.stream.frames or (round(seconds * self.rate) if seconds else None)
+        self.seconds = seconds  # what the container says the clip lasts
+        self.counted = self.stream.frames or 0  # the container's own count, where it has one (read now: not after
+        # the container is closed, when PyAV's stream reads freed memory)
+        self.frames: int | None = self.counted or (round(seconds * self.rate) if seconds else None)
         self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
         if not self.width or not self.height:
             self.close()
@@ -177,6 +180,7 @@ class Reader:
         if self.turns % 2:
             self.width, self.height = self.height, self.width
         self.decoded = 0  # frames decoded
+        self.last_pts: int | None = None  # the last frame's timestamp
         self.undecodable = 0  # packets the decoder refused as damaged data (their frames are left out)
         self.corrupt = 0  # frames the decoder flagged as damaged (decoded with concealment)
 
@@ -217,6 +221,7 @@ class Reader:
                 pts = frame.pts if frame.pts is not None else round(index / self.rate / self.time_base)
                 pts = pts if last is None or pts > last else last + 1
                 last, self.decoded = pts, index + 1
+                self.last_pts = last
                 yield pts, rgb
         if not self.decoded:
             raise VideoError(self.path, "not one frame could be decoded" + (
@@ -229,11 +234,12 @@ class Reader:
                                         f"limit of {self.max_pixels / 1e6:g} (--max-pixels lifts it)")
 
     def damage(self) -> str | None:
-        """What damaged data cost, in frames ("3 of 120 frames could not be decoded ..."), or None."""
-        expected = self.stream.frames or 0  # the container's own count, where it has one
+        """What damaged data cost, in frames ("3 of 120 frames could not be decoded ..."), or where a clip with no
+        frame count ends well before the duration its container states (a truncated file), or None."""
+        expected = self.counted
         lost = max(self.undecodable, expected - self.decoded)
         if not lost and not self.corrupt:
-            return None
+            return self._truncated()
         total = f" of {max(expected, self.decoded + lost)}" if expected else ""
         parts = []
         if lost:
@@ -241,6 +247,15 @@ class Reader:
         if self.corrupt:
             parts.append(f"{self.corrupt}{total if not lost else ''} frames were decoded with errors (concealed)")
         return "damaged video data: " + " and ".join(parts)
+
+    def _truncated(self) -> str | None:
+        """Where a clip's frames end short of its container's duration: by more than two frames and a tenth."""
+        if self.counted or not self.seconds or self.last_pts is None:
+            return None
+        ends = float(self.last_pts * self.time_base + 1 / self.rate)  # the end of its last frame
+        if ends >= 0.9 * self.seconds or self.seconds - ends <= 2 / self.rate:
+            return None
+        return f"truncated: its frames end at {ends:.2f} s of the {self.seconds:.2f} s its container states"
 
     def close(self) -> None:
         self.container.close()
