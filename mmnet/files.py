@@ -7,6 +7,7 @@ The overwrite rule lives here too (`replaced_input`, `foreign`, `ReadOnlyOutput`
 the run's inputs, a file mmnet did not make is replaced only with --overwrite, and a read-only one never."""
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 import stat
@@ -67,8 +68,27 @@ def foreign(path: Path, exists: bool, found_record: str | None) -> str | None:
 
 
 def temporary_name(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
-    """A hidden sibling of `path`, unique to this write: `.name.<random><suffix>`."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+    """A hidden sibling of `path`, unique to this write: `.name.<process id>-<random><suffix>`."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
+def remove_stale(path: Path, suffix: str = TEMP_SUFFIX) -> None:
+    """Delete the temporary files of `path` (`temporary_name`) left by a run that was killed: those whose process
+    is gone (a live one may still be writing)."""
+    for temporary in path.parent.glob(f".{glob.escape(path.name)}.*-*{suffix}"):
+        pid = temporary.name[len(path.name) + 2:].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            temporary.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        pass
+    return True
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = TEMP_SUFFIX) -> Path:
@@ -77,6 +97,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = 
     path = Path(path)
     mode = writable_mode(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path, suffix)
     temporary = temporary_name(path, suffix)
     try:
         write(temporary)

@@ -325,12 +325,19 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def find_photos(folder: Path, exclude: Path | None = None) -> list[Path]:
-    """Image files under `folder`, recursively and sorted, skipping hidden names and `exclude`'s tree."""
+    """Image files under `folder`, recursively and sorted, skipping hidden names and `exclude`'s tree. Linked
+    folders are followed, each real folder once (a link back up the tree is a loop: not walked again)."""
     skip = exclude.resolve() if exclude is not None else None
-    photos = []
-    for root, dirs, files in os.walk(folder):
+    photos, seen = [], {Path(folder).resolve()}
+    for root, dirs, files in os.walk(folder, followlinks=True):
         here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
+        kept = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):
+            real = (here / name).resolve()
+            if real != skip and real not in seen:
+                seen.add(real)
+                kept.append(name)
+        dirs[:] = kept
         photos += [here / f for f in sorted(files)
                    if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
     return photos

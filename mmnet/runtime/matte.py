@@ -90,18 +90,22 @@ def matte(inputs: list[str], output: str | None, *, model: str | None = None, si
     tally = Tally()
     tally.failures += todo.problems if todo else []
     total = None if todo is None else len(todo.jobs) + len(todo.problems)
-    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool, \
-            tqdm(total=total, initial=len(tally.failures), unit="photo", disable=total is not None and total < 2,
-                 dynamic_ncols=True) as bar:
-        runner = Runner(matting, render, pool, tally, bar, overwrite, max_pixels, options)
-        if watch:
-            _watch(runner, Watcher(Path(inputs[0]), Path(output), reads))
-        else:
-            runner.run(todo.jobs)
-    print(tally.summary(), file=sys.stderr)
+    interrupted = False
+    try:
+        with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool, \
+                tqdm(total=total, initial=len(tally.failures), unit="photo", disable=total is not None and total < 2,
+                     dynamic_ncols=True) as bar:
+            runner = Runner(matting, render, pool, tally, bar, overwrite, max_pixels, options)
+            if watch:
+                _watch(runner, Watcher(Path(inputs[0]), Path(output), reads))
+            else:
+                runner.run(todo.jobs)
+    except KeyboardInterrupt:  # Ctrl-C: the writes under way have finished; what was done is said
+        interrupted = True
+    print(("interrupted: " if interrupted else "") + tally.summary(), file=sys.stderr)
     if tally.failures:
         print(f"failed ({len(tally.failures)}):\n  " + "\n  ".join(tally.failures), file=sys.stderr)
-    return 1 if tally.failures or videos_failed else 0
+    return 130 if interrupted else 1 if tally.failures or videos_failed else 0
 
 
 def _watch(runner: Runner, watcher: Watcher) -> None:

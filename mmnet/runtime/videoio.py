@@ -20,7 +20,7 @@ import numpy as np
 
 from mmnet.data.io import IMAGE_SUFFIXES, encode_png, png_with_record, read_record as read_png_record
 from mmnet.errors import MmnetError
-from mmnet.files import temporary_name, writable_mode
+from mmnet.files import remove_stale, temporary_name, writable_mode
 from mmnet.runtime.sources import STDIN, UsageError
 from mmnet.runtime.stats import Stats
 
@@ -293,8 +293,9 @@ class VideoWriter:
                                           f"height; write .mov (ProRes) or PNGs")
         self.av, self.target, self.frames = av, target, 0
         self.time_base = reader.time_base
-        self.temporary = temporary_name(target)
         self.mode = writable_mode(target)  # ReadOnlyOutput for a read-only target; a writable one keeps its mode
+        remove_stale(target)
+        self.temporary = temporary_name(target)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.output = av.open(str(self.temporary), "w", format=spec.muxer, options=dict(spec.options))

@@ -2,6 +2,7 @@
 one door from trained weights to a network (`load_model`: a shipped name, a checkpoint file or a train dir)."""
 from __future__ import annotations
 
+import errno
 import pickle
 import re
 import shutil
@@ -18,6 +19,7 @@ from mmnet.runtime.weights import CHECKPOINT_SUFFIXES, read_manifest, weights_di
 
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 FINISHED = "finished"  # marker file written when training reaches its last step
+LOW_SPACE = 1 << 30  # bytes free under which a failed checkpoint write is taken for a full disk
 
 
 class CheckpointError(MmnetError, ValueError):
@@ -46,7 +48,14 @@ def latest_checkpoint(train_dir: Path) -> Path | None:
 def save_checkpoint(state: dict, train_dir: Path, keep: int) -> Path:
     """Write `state` (which holds "step") atomically and delete all but the newest `keep` checkpoints."""
     path = checkpoint_path(train_dir, state["step"])
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    try:
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    except (OSError, RuntimeError) as error:  # torch says a full disk as "file write failed" (an enforce message)
+        free = shutil.disk_usage(path.parent).free
+        if getattr(error, "errno", None) == errno.ENOSPC or "write failed" in str(error) and free < LOW_SPACE:
+            raise CheckpointError(f"{path}: no space left on the device ({free / 1e6:.0f} MB free); nothing was "
+                                  f"written, the checkpoints before it are kept") from error
+        raise
     if keep > 0:
         for _, old in list_checkpoints(train_dir)[:-keep]:
             old.unlink(missing_ok=True)
