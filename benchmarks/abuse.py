@@ -434,6 +434,16 @@ def make_round2(folder: Path) -> dict[str, Path]:
     for name, make in DECODER_BOMBS.items():
         paths[name] = folder / name
         paths[name].write_bytes(make())
+    paths["linked"], paths["elsewhere"] = folder / "linked", folder / "elsewhere"
+    for name in ("linked", "elsewhere"):
+        paths[name].mkdir()
+        cv2.imwrite(str(paths[name] / f"{name}.png"), photo)
+    (paths["linked"] / "elsewhere").symlink_to(paths["elsewhere"])
+    (paths["linked"] / "loop").symlink_to(paths["linked"])  # back up the tree
+    paths["o39.png"] = folder / "o39.png"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    paths["stale"] = folder / f".o39.png.{dead.stdout.strip()}-deadbeef.tmp"  # left by a run that was killed
+    paths["stale"].write_bytes(b"half a PNG")
     try:
         paths["large-frame.mkv"] = clip_with_a_large_frame(folder / "large-frame.mkv", 11000)
         paths["phone.mp4"] = phone_clip(folder / "phone.mp4", 1)
@@ -498,6 +508,10 @@ ROUND2 = [
     Case("phone clip held upright: stored sideways, rotation tag", ("matte", "{phone.mp4}", "-o", "o32", "--format",
                                                                     "rgba"),
          "matted upright, the person found as upright, exit 0", 0, "videos: done 1", measure=upright_person),
+    Case("folder with a linked sub-folder and a link back up", ("matte", "{linked}", "-o", "o38"),
+         "the link followed, the loop walked once, exit 0", 0, "done 2, skipped 0, failed 0"),
+    Case("a killed run's hidden .tmp beside the output", ("matte", "{photo.png}", "-o", "{o39.png}"),
+         "cleaned, exit 0", 0, "done 1", absent=("stale",)),
     Case("WebM cut at half", ("matte", "{truncated.webm}", "-o", "o37.mp4"), "matted, truncation said, exit 0", 0,
          "{truncated.webm}: truncated: its frames end at"),
     Case("rgba video into a folder over the user's 000000.png", ("matte", "{clip.mp4}", "-o", "{frames}",
