@@ -252,6 +252,7 @@ def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="a demo video: input, matte and composite side by side, frames/s drawn")
     p.add_argument("video", help="a clip (.mp4, .mov, .mkv, .webm, ...)")
     p.add_argument("-o", "--output", required=True, help="the demo video (.mp4, .mov, .mkv, .webm)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o")
     p.add_argument("--model", help="a shipped model name, an .onnx file or a .pt checkpoint (default: shipped)")
     p.add_argument("--background", default="blur", help="a colour (#00ff00), an image, or blur (default)")
     p.add_argument("--height", type=int, help="panel height in pixels (default: the clip's, at most 720)")
@@ -264,7 +265,7 @@ def _demo(args: argparse.Namespace) -> None:
     from mmnet.runtime.demo import make_demo
     _keep_freed_memory()
     stats = make_demo(args.video, args.output, model=args.model, background=args.background, height=args.height,
-                      threads=args.threads, smooth=args.smooth)
+                      threads=args.threads, smooth=args.smooth, overwrite=args.overwrite)
     print(f"wrote {args.output} ({stats.frames} frames, {stats.frames / max(stats.seconds, 1e-9):.1f} frames/s)")
 
 

@@ -36,6 +36,7 @@ def add_export(sub) -> None:
     p = sub.add_parser("export", help="export a model to ONNX (fp32 or int8) or TFLite (image in [0,1] -> alpha)")
     p.add_argument("model", help="a shipped model name (e.g. mmnet-1.0-256), a checkpoint .pt or a train dir")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o")
     p.add_argument("--format", default="onnx", choices=FORMATS)
     p.add_argument("--size", type=input_size, help="input side S, a multiple of 16 (default: the checkpoint's)")
     p.add_argument("--dynamic", action="store_true", help="ONNX: leave batch, height and width free "
@@ -54,12 +55,13 @@ def add_export(sub) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from mmnet.export.formats import Trained
-    from mmnet.files import refuse_input
+    from mmnet.files import refuse_existing, refuse_input
     from mmnet.training.checkpoint import resolve_checkpoint
     if args.int8 and not args.calibration:
         raise SystemExit("mmnet export: --int8 needs --calibration DIR, a folder of photos like the ones to matte")
     try:
         refuse_input(args.output, [resolve_checkpoint(args.model)])
+        refuse_existing(args.output, args.overwrite)
         trained = Trained.load(args.model, args.size, args.use_ema)
         calibration = None
         if args.int8:
@@ -87,6 +89,7 @@ def add_average(sub) -> None:
     p.add_argument("models", nargs="+", help="shipped model names, checkpoint .pt files or train dirs (their "
                    "newest), all of one variant")
     p.add_argument("-o", "--output", required=True, help="the averaged checkpoint (.pt)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o")
     p.add_argument("--weights", type=float, nargs="+", help="one per model (default: equal)")
     p.set_defaults(handler=_average)
 
@@ -94,11 +97,12 @@ def add_average(sub) -> None:
 def _average(args: argparse.Namespace) -> None:
     import torch
 
-    from mmnet.files import atomic_write, refuse_input
+    from mmnet.files import atomic_write, refuse_existing, refuse_input
     from mmnet.training.average import average_checkpoints
     from mmnet.training.checkpoint import resolve_checkpoint
     try:
         refuse_input(args.output, [resolve_checkpoint(model) for model in args.models])
+        refuse_existing(args.output, args.overwrite)
         state = average_checkpoints(args.models, args.weights)
     except (OSError, ValueError) as error:  # each names the file or the mismatch
         raise SystemExit(f"mmnet average: {error}") from None

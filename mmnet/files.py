@@ -52,6 +52,17 @@ def replaced_input(output: str | Path | None, inputs: Iterable[str | Path | None
     return next(("-" if path is None else Path(path) for path in inputs if identity(path) == target), None)
 
 
+class OutputExists(MmnetError, FileExistsError):
+    """An output path that holds a file, not replaced without --overwrite."""
+
+
+def refuse_existing(output: str | Path, overwrite: bool) -> None:
+    """OutputExists where `output` holds a file and `overwrite` is not given: the verbs with one output (export,
+    average, demo), which cannot tell a file they made from one of the user's."""
+    if not overwrite and Path(output).exists():
+        raise OutputExists(f"{output}: exists; not replaced (--overwrite replaces it)")
+
+
 def refuse_input(output: str | Path, inputs: Iterable[str | Path | None]) -> None:
     """OutputIsInput where `output` is one of `inputs` (the one check of the verbs with a single output)."""
     replaced = replaced_input(output, inputs)

@@ -131,3 +131,19 @@ def test_export_and_average_never_write_a_checkpoint_they_read(tmp_path):
         with pytest.raises(SystemExit, match=f"its output {a} is the input {a}"):
             main(args)
     assert a.read_bytes() == before and torch
+
+
+def test_export_average_and_demo_keep_an_existing_output_without_overwrite(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from mmnet.cli import main
+    from test_average import save
+    a, b = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "b.pt", 2, 200)
+    mine = tmp_path / "mine.bin"
+    mine.write_bytes(b"the user's")
+    for args in (["export", str(a), "-o", str(mine)], ["average", str(a), str(b), "-o", str(mine)]):
+        with pytest.raises(SystemExit, match=f"{mine}: exists; not replaced \\(--overwrite replaces it\\)"):
+            main(args)
+    assert main(["demo", str(tmp_path / "clip.mp4"), "-o", str(mine)]) == 1
+    assert f"{mine}: exists; not replaced" in capsys.readouterr().err and mine.read_bytes() == b"the user's"
+    assert main(["average", str(a), str(b), "-o", str(mine), "--overwrite"]) == 0
+    assert mine.read_bytes() != b"the user's"

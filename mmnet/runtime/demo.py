@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.io import MAX_PIXELS
-from mmnet.files import refuse_input
+from mmnet.files import refuse_existing, refuse_input
 from mmnet.runtime.model import load
 from mmnet.runtime.render import render_options
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
@@ -54,14 +54,16 @@ def panel_size(width: int, height: int, panel_height: int | None) -> tuple[int, 
 
 def make_demo(video: str | Path, output: str | Path, *, model: str | None = None, background: str = "blur",
               height: int | None = None, threads: int | None = None, smooth: float | None = None,
-              progress: bool = True) -> Stats:
-    """Write the side-by-side demo of `video` to `output` (atomically); its frames and seconds."""
+              progress: bool = True, overwrite: bool = False) -> Stats:
+    """Write the side-by-side demo of `video` to `output` (atomically; an existing file only if `overwrite`);
+    its frames and seconds."""
     av = import_av("mmnet demo")
     strength = SMOOTH_DEFAULT if smooth is None else smooth
     if not 0 <= strength < 1:
         raise UsageError(f"--smooth must be in [0, 1), got {strength}")
     source, target = Path(video), Path(output)
     refuse_input(target, [source, *(Path(path) for path in (background, model) if path and Path(path).is_file())])
+    refuse_existing(target, overwrite)
     render = render_options("composite", background, 0.5, None)
     matting = load(model, threads=threads)
     reader = Reader(av, source, MAX_PIXELS)
