@@ -477,6 +477,8 @@ ROUND2 = [
          "refused, exit 1", 1, "is the input {background.png}", kept=("background.png",)),
     Case("export a.pt -o a.pt", ("export", "{a.pt}", "-o", "{a.pt}"), "refused, exit 1", 1,
          "is the input {a.pt}", kept=("a.pt",)),
+    Case("export a.pt -o precious.png (exists)", ("export", "{a.pt}", "-o", "{precious.png}"), "kept, exit 1", 1,
+         "{precious.png}: exists; not replaced (--overwrite replaces it)", kept=("precious.png",)),
     Case("average a.pt b.pt -o a.pt", ("average", "{a.pt}", "{b.pt}", "-o", "{a.pt}"), "refused, exit 1", 1,
          "is the input {a.pt}", kept=("a.pt",)),
     Case("pack DATA --dataset-path DATA/set1 --overwrite", ("pack", "{DATA}", "--dataset-path", "{DATA}/set1",
