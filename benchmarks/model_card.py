@@ -240,6 +240,33 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+README_BEGIN, README_END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
+README_NAMES = {"mmnet-1.0-256": "`mmnet-1.0-256` (default)", "mmnet-1.0-128": "`mmnet-1.0-128` (fastest)",
+                "deeplab-os16-0.5-256": "`deeplab-os16-0.5-256` (the paper's baseline)",
+                PEER: "MediaPipe selfie segmenter (peer, not shipped)"}
+
+
+def readme_table(results: dict) -> str:
+    """The README's models table: the real sets' person IoU, EG1800's MAD and the model call."""
+    real = [split for split in REAL if split in results["counts"]]
+    lines = ["| model | params | " + " | ".join(f"{SHORT[split]}" for split in real)
+             + (" | EG1800 MAD" if "holdout" in real else "") + " | model call |",
+             "|---|---|" + "---|" * (len(real) + ("holdout" in real) + 1)]
+    for name, r in results["models"].items():
+        params = f"{r['info']['params']:,}" if r["info"]["params"] else "–"
+        cells = [f"{r[split]['iou']:.3f}" for split in real] + (
+            [f"{r['holdout']['mad_full']:.4f}"] if "holdout" in real else [])
+        lines.append(f"| {README_NAMES.get(name, f'`{name}`')} | {params} | " + " | ".join(cells)
+                     + f" | {r['latency']['model_ms']:.1f} ms |")
+    return "\n".join(lines)
+
+
+def replace_between(path: Path, begin: str, end: str, text: str) -> None:
+    """Write `text` between the markers `begin` and `end` of the file at `path`."""
+    head, rest = path.read_text().split(begin, 1)
+    path.write_text(f"{head}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}")
+
+
 def _label(name: str, result: dict, results: dict) -> str:
     run = result.get("run", results["run"])
     return name if run == results["run"] else f"{name} ({run})"
@@ -283,6 +310,8 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="leave MediaPipe out")
     parser.add_argument("--card", type=Path, default=ROOT / "docs" / "models.md")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "model_card.json")
+    parser.add_argument("--readme", type=Path, help="also write the short models table between the markers of this "
+                                                    "file (README.md)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the other models' rows from the last results file (same sets), with their time")
     args = parser.parse_args()
@@ -324,9 +353,11 @@ def main() -> None:
                              for name in sorted({*results["models"], *kept}, key=_row_order)}
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
-    card = args.card.read_text() if args.card.exists() else f"# Models\n\n{BEGIN}\n{END}\n"
-    head, rest = card.split(BEGIN, 1)
-    args.card.write_text(f"{head}{BEGIN}\n{table}\n{END}{rest.split(END, 1)[1]}")
+    if not args.card.exists():
+        args.card.write_text(f"# Models\n\n{BEGIN}\n{END}\n")
+    replace_between(args.card, BEGIN, END, table)
+    if args.readme:
+        replace_between(args.readme, README_BEGIN, README_END, readme_table(results))
     print(table)
 
 

@@ -29,11 +29,14 @@ def test_checksums(name):
         assert hashlib.sha256((weights_dir() / file).read_bytes()).hexdigest() == digest, file
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="no shipped model mattes all of the astronaut (the default: mean alpha 0.93 over her face, "
-                   "0.96 over her suit; docs/models.md): a known failure to fix by training, not by loosening this "
-                   "test")
-@pytest.mark.parametrize("name", SHIPPED)
+# The shipped models that do not yet matte all of the example portrait (docs/models.md): known failures to fix by
+# training, not by loosening the test. Each is expected to fail, strictly, so that one that comes to pass is noticed.
+MISSES_EXAMPLE = {"mmnet-0.5-256", "deeplab-os16-0.5-256"}
+MISS = pytest.mark.xfail(strict=True, raises=AssertionError, reason="does not matte all of the astronaut yet")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=MISS) if name in MISSES_EXAMPLE else name
+                                  for name in SHIPPED])
 def test_mattes_the_example_portrait(name):
     alpha = mmnet.load(name).predict(ASTRONAUT)
     assert alpha.shape == (512, 512)

@@ -107,10 +107,11 @@ PRESETS: dict[str, dict] = {  # TrainSettings fields and their values
                                  "warmup_steps": 20, "max_steps": 200, "ema_decay": 0.998, "freeze_bn": True},
     # A twelfth round (issue 23: real photos are the judge), from the shipped models: EG1800, CCP and PicsArt as
     # they are (`--add-dataset`, mattes made by `mmnet prepare-alpha`), no composites, and mosaics of those real
-    # photos (`--mosaic`); 256², then 128² from it. docs/models.md has what each choice measured on real photos.
-    "real_256": {**_REAL, "size": 256, "learning_rate": 1e-4, "warmup_steps": 20, "max_steps": 700},
+    # photos (`--mosaic`): real_256 three times in a row (600, 600 and 400 steps, each from the one before), then
+    # real_128_from_256 from the last. docs/models.md has what each choice measured on real photos.
+    "real_256": {**_REAL, "size": 256, "learning_rate": 1e-4, "warmup_steps": 20, "max_steps": 600},
     "real_128_from_256": {**_REAL, "size": 128, "batch_size": 32, "learning_rate": 1e-4, "warmup_steps": 20,
-                          "max_steps": 500},
+                          "max_steps": 400},
     # The same on one CUDA GPU (scripts/train_gpu.sh): batch 256, Adam's learning rate ×4 (√16), 4× the images.
     "gpu_real_256": {**_REAL, **_GPU, "size": 256, "learning_rate": 4e-4, "warmup_steps": 40, "max_steps": 3000},
     "gpu_real_128_from_256": {**_REAL, **_GPU, "size": 128, "learning_rate": 4e-4, "warmup_steps": 40,
