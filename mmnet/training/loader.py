@@ -3,7 +3,7 @@ that batches them, in worker processes."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 import cv2
 import numpy as np
@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from mmnet.data.composite import CompositeDataset
 
 
-def training_set(config: TrainSettings, progress: bool,
-                 workers: int = 2) -> MattingDataset | ConcatMatting | CompositeDataset | MosaicDataset:
+TrainingSet = Union[MattingDataset, ConcatMatting, "CompositeDataset", MosaicDataset]  # what the trainer samples
+
+
+def training_set(config: TrainSettings, progress: bool, workers: int = 2) -> TrainingSet:
     """The training part of `dataset_path` (and of each of `add_datasets`): the real photos as they are, or,
     when `composite` > 0, composited onto the training part of the backgrounds with that probability (foreground
     colours not yet cached are computed by `workers` processes); made mosaics with probability `mosaic`."""

@@ -5,26 +5,21 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from mmnet.data.dataset import MattingDataset
 from mmnet.errors import ConfigError
 from mmnet.models import create
 from mmnet.models.variants import ModelVariant
 from mmnet.training.checkpoint import (FINISHED, load_checkpoint, load_newest, resolve_checkpoint,
                                      save_checkpoint, trained_weights)
-from mmnet.training.loader import default_workers, make_loader, to_device, training_set
+from mmnet.training.loader import TrainingSet, default_workers, make_loader, to_device, training_set
 from mmnet.training.log import TrainLog
 from mmnet.training.losses import MattingLoss, weight_decay_groups
 from mmnet.training.sampler import ResumableSampler
 from mmnet.training.settings import TrainSettings
-
-if TYPE_CHECKING:
-    from mmnet.data.composite import CompositeDataset
 
 
 class TrainConfig(TrainSettings):
@@ -118,7 +113,7 @@ class _Run:
     device: torch.device
     amp: bool
     workers: int
-    dataset: MattingDataset | CompositeDataset
+    dataset: TrainingSet
     total: int
     model: nn.Module
     optimizer: torch.optim.Optimizer
