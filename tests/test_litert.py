@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 import mmnet
+from mmnet.data.io import read_image
 from mmnet.runtime import backends
 from mmnet.runtime.weights import read_manifest, resolve, shipped_tflite
 
@@ -70,7 +73,10 @@ def test_int8_takes_pixels_as_they_are_and_stays_close_to_fp32(litert):
     int8 = mmnet.load(SMALL, backend="litert", precision="int8", threads=1)
     fp32 = mmnet.load(SMALL, backend="litert", precision="fp32", threads=1)
     size = int8.size
-    pixels = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    # Two squashed crops of the example photo: int8 is calibrated on photos, and noise is no photo.
+    example = read_image(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
+    pixels = np.stack([cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+                       for crop in (example, example[:380, 60:420])])
     direct = int8.backend.run_pixels(pixels)
     via_floats = int8.backend.run(pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255)
     np.testing.assert_array_equal(direct, via_floats)  # the uint8 path is the float path, exactly
