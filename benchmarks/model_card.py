@@ -242,6 +242,7 @@ def markdown(results: dict) -> str:
 
 README_BEGIN, README_END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 README_NAMES = {"mmnet-1.0-256": "`mmnet-1.0-256` (default)", "mmnet-1.0-128": "`mmnet-1.0-128` (fastest)",
+                "mmnet-0.5-256": "`mmnet-0.5-256`",
                 "deeplab-os16-0.5-256": "`deeplab-os16-0.5-256` (the paper's baseline)",
                 PEER: "MediaPipe selfie segmenter (peer, not shipped)"}
 
@@ -252,7 +253,8 @@ def readme_table(results: dict) -> str:
     lines = ["| model | params | " + " | ".join(f"{SHORT[split]}" for split in real)
              + (" | EG1800 MAD" if "holdout" in real else "") + " | model call |",
              "|---|---|" + "---|" * (len(real) + ("holdout" in real) + 1)]
-    for name, r in results["models"].items():
+    order = {name: rank for rank, name in enumerate(README_NAMES)}  # the default first, the peer last
+    for name, r in sorted(results["models"].items(), key=lambda item: (order.get(item[0], len(order) - 1), item[0])):
         params = f"{r['info']['params']:,}" if r["info"]["params"] else "–"
         cells = [f"{r[split]['iou']:.3f}" for split in real] + (
             [f"{r['holdout']['mad_full']:.4f}"] if "holdout" in real else [])
