@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 BEGIN, END = "<!-- model-card:begin -->", "<!-- model-card:end -->"
 EXAMPLE = ROOT / "examples" / "astronaut.jpg"  # 512×512
-EXAMPLE_PHOTO = SHARED / "eg1800" / "train" / "image" / "00001.jpg"  # a 600×800 photo, for the latencies
 EXAMPLE_REGIONS = json.loads((ROOT / "examples" / "astronaut.regions.json").read_text())  # as tests/test_shipped.py
 
 
@@ -160,7 +159,7 @@ def latencies(predictors: list[Predictor], rgb: np.ndarray, runs: int = 60, warm
                      "predict_ms": statistics.median(total_ms[p.name])} for p in predictors}
 
 
-REAL = {  # set -> (title, the columns of the summary that it fills)
+REAL = {  # set -> its title; the real photos, each never trained on
     "everyday": "Everyday photos ({n}, all: people at every scale, indoors and out; polygon masks, IoU only)",
     "everyday_large": "Everyday photos whose people cover at least 5 % of the frame ({n})",
     "picsart": "PicsArt hold-out ({n} selfies and portraits of other people, 240×320)",
@@ -340,7 +339,7 @@ def main() -> None:
                "threads": args.threads,
                "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'CPU'})",
                "counts": {split: len(pairs) for split, pairs in sets.items()}, "models": {}}
-    timing = latencies(predictors, read_image(EXAMPLE_PHOTO))
+    timing = latencies(predictors, read_image(find_pairs(args.dataset, "train")[0].image))  # a 600×800 photo
     for p in predictors:
         print(f"scoring {p.name} ...", flush=True)
         scores = {split: evaluate(p, pairs) for split, pairs in sets.items()}
