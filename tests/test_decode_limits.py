@@ -172,6 +172,22 @@ def test_a_stream_is_read_no_further_than_its_header_allows(tmp_path):
         read_image(pipe)
 
 
+def test_a_pipe_whose_writer_comes_late_is_read_whole(tmp_path):
+    """A named pipe opened for reading before its writer opens it is waited for (up to io.PIPE_WAIT_S), not
+    read as empty."""
+    pipe = tmp_path / "late.png"
+    os.mkfifo(pipe)
+    photo = encoded(".png")
+
+    def feed() -> None:
+        threading.Event().wait(0.3)
+        with open(pipe, "wb") as writer:
+            writer.write(photo)
+
+    threading.Thread(target=feed, daemon=True).start()
+    assert read_image(pipe).shape == (37, 53, 3)
+
+
 def test_a_file_larger_than_its_limit_allows_is_refused_unread(tmp_path):
     big = tmp_path / "big.jpg"
     with open(big, "wb") as file:  # sparse: 3 GB that take no disk

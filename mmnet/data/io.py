@@ -18,6 +18,7 @@ files are photos; `to_uint8` is the one conversion of pixels and mattes to 8 bit
 from __future__ import annotations
 
 import os
+import select
 import stat
 import zlib
 from pathlib import Path
@@ -236,16 +237,22 @@ def most_bytes(pixels: int) -> int:
     return pixels * FILE_BYTES_PER_PIXEL + HEADER_BYTES
 
 
+PIPE_WAIT_S = 2.0  # how long a named pipe is given to start its stream before it counts as empty
+
+
 def open_input(path: str | Path) -> tuple[BinaryIO, os.stat_result]:
     """`path` open for reading, and its status: a regular file (a link to one too), or a named pipe (`<(cat
-    photo.jpg)`), opened without waiting for a writer (one with none reads as empty, so a stray pipe in a folder
-    does not hang the run). ImageReadError for a folder, a device (/dev/zero never ends) or a socket."""
+    photo.jpg)`), opened without waiting for a writer and given PIPE_WAIT_S to start its stream (one with none
+    reads as empty then, so a stray pipe in a folder does not hang the run). ImageReadError for a folder, a
+    device (/dev/zero never ends) or a socket."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     status = os.fstat(descriptor)
     if not (stat.S_ISREG(status.st_mode) or stat.S_ISFIFO(status.st_mode)):
         os.close(descriptor)
         raise ImageReadError(path, "is a directory, not an image file" if stat.S_ISDIR(status.st_mode) else
                              "not a file or a pipe (a device or a socket); not read")
+    if stat.S_ISFIFO(status.st_mode):  # a writer that opens it after us would otherwise find it read as empty
+        select.select([descriptor], [], [], PIPE_WAIT_S)
     os.set_blocking(descriptor, True)
     return os.fdopen(descriptor, "rb"), status
 
