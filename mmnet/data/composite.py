@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mmnet.data.dataset import MattingDataset, parse_item
+from mmnet.data.dataset import ConcatMatting, MattingDataset, parse_item
 from mmnet.data.placement import (JITTER_STRENGTH, PORTRAIT, SCENE, SCENE_MAX_PEOPLE, SCENE_P_MORE, Person,
                                   composite, jitter_photo, occlude, touches_bottom_edge)
 from mmnet.errors import ConfigError
@@ -70,18 +70,13 @@ class CompositeDataset:
         self.p_composite, self.p_two, self.jitter = p_composite, p_two, jitter
         self.p_stretch, self.p_occlude, self.p_scene = p_stretch, p_occlude, p_scene
         self.touches_bottom = [touches_bottom_edge(base.masks) for base in bases]
-        self.offsets = np.cumsum([0] + [len(base) for base in bases])
+        self.people = ConcatMatting(bases)  # the sets' own photos, and where item i lies among them
 
     def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def _locate(self, index: int) -> tuple[int, int]:
-        """(set, index within it) of item `index`."""
-        which = int(np.searchsorted(self.offsets, index, side="right")) - 1
-        return which, index - int(self.offsets[which])
+        return len(self.people)
 
     def _person(self, index: int) -> tuple[Person, bool, float]:
-        which, local = self._locate(index)
+        which, local = self.people.locate(index)
         base = self.bases[which]
         person = (self.foregrounds[which][local].astype(np.float32) * np.float32(1 / 255),
                   base.masks[local].astype(np.float32) * np.float32(1 / 255))
@@ -92,9 +87,7 @@ class CompositeDataset:
         # A stream of its own: base[(index, seed)] draws from default_rng(seed).
         rng = np.random.default_rng(None if seed is None else [seed, 1])
         if rng.random() >= self.p_composite:
-            which, local = self._locate(index)
-            base = self.bases[which]
-            return base[(local, seed)] if seed is not None else base[local]
+            return self.people[item]
         scene = self.p_scene > 0 and rng.random() < self.p_scene  # no draw when off: seeds keep their samples
         chosen = [index]
         if scene:

@@ -184,10 +184,14 @@ class ConcatMatting:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def locate(self, index: int) -> tuple[int, int]:
+        """(set, index within it) of item `index`."""
+        which = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return which, index - int(self.offsets[which])
+
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         index, seed = parse_item(item, len(self))
-        which = int(np.searchsorted(self.offsets, index, side="right")) - 1
-        local = index - int(self.offsets[which])
+        which, local = self.locate(index)
         return self.bases[which][local if seed is None else (local, seed)]
 
 
