@@ -38,6 +38,18 @@ def test_weighted_average_and_aux():
     assert loss.item() == pytest.approx((2 * terms["alpha"].item() + terms["aux"].item()) / 3, rel=1e-6)
 
 
+def test_teacher_term_counts_only_with_a_teacher():
+    alpha, image = torch.rand(2, 1, 16, 16), torch.rand(2, 3, 16, 16)
+    teacher = torch.rand(2, 1, 16, 16)
+    logits = torch.randn(2, 2, 16, 16)
+    weights = LossWeights(alpha=1, comp=0, grad=0, kd=0, aux=0, teacher=3)
+    alone, terms = MattingLoss(weights)(logits, None, alpha, image)
+    assert "teacher" not in terms and alone.item() == pytest.approx(terms["alpha"].item())
+    taught, terms = MattingLoss(weights)(logits, None, alpha, image, teacher)
+    assert terms["teacher"].item() == pytest.approx(soft_cross_entropy(logits, teacher).item(), rel=1e-6)
+    assert taught.item() == pytest.approx((terms["alpha"].item() + 3 * terms["teacher"].item()) / 4, rel=1e-6)
+
+
 def test_original_comp_scale_divides_by_255_again():
     alpha, image = torch.rand(1, 1, 8, 8), torch.rand(1, 3, 8, 8)
     logits = torch.randn(1, 2, 8, 8)

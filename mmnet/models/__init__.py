@@ -10,7 +10,7 @@ __all__ = ["create", "list_models", "register"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from mmnet.models import deeplab, mmnet, registry  # noqa: F401  (registers the models)
+        from mmnet.models import deeplab, lite, mmnet, registry  # noqa: F401  (registers the models)
 
         return getattr(registry, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

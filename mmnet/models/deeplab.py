@@ -6,31 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmnet.models.layers import ConvBNAct, make_divisible
+from mmnet.models.layers import ConvBNAct, InvertedResidual, make_divisible
 from mmnet.models.registry import register
 
 # MobileNetV2's inverted-residual stages after the stem: (expansion, channels, repeats, first stride).
 _STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
-
-
-class InvertedResidual(nn.Module):
-    """1x1 expansion (skipped when it would not widen), dilated depthwise 3x3, linear 1x1 projection."""
-
-    def __init__(self, in_ch: int, out_ch: int, expansion: int, stride: int, dilation: int,
-                 bn: dict) -> None:
-        super().__init__()
-        inner = make_divisible(in_ch * expansion, 8) if expansion > 1 else in_ch
-        layers: list[nn.Module] = []
-        if inner > in_ch:
-            layers.append(ConvBNAct(in_ch, inner, 1, **bn))
-        layers.append(ConvBNAct(inner, inner, 3, stride=stride, dilation=dilation, groups=inner, **bn))
-        layers.append(ConvBNAct(inner, out_ch, 1, act=None, **bn))
-        self.block = nn.Sequential(*layers)
-        self.residual = stride == 1 and in_ch == out_ch
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        return x + y if self.residual else y
 
 
 class MobileDeepLabV3(nn.Module):

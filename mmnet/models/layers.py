@@ -1,6 +1,7 @@
 """Building blocks shared by the models: conv + batch norm + activation, in the slim style of the original."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -36,6 +37,27 @@ class ConvBNAct(nn.Sequential):
         if act is not None:
             layers.append(act(inplace=True))
         super().__init__(*layers)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion (skipped when it would not widen), dilated depthwise k×k, linear 1x1
+    projection, and a residual where the shape allows."""
+
+    def __init__(self, in_ch: int, out_ch: int, expansion: int, stride: int, dilation: int,
+                 bn: dict, kernel_size: int = 3) -> None:
+        super().__init__()
+        inner = make_divisible(in_ch * expansion, 8) if expansion > 1 else in_ch
+        layers: list[nn.Module] = []
+        if inner > in_ch:
+            layers.append(ConvBNAct(in_ch, inner, 1, **bn))
+        layers.append(ConvBNAct(inner, inner, kernel_size, stride=stride, dilation=dilation, groups=inner, **bn))
+        layers.append(ConvBNAct(inner, out_ch, 1, act=None, **bn))
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return x + y if self.residual else y
 
 
 def is_depthwise(conv: nn.Conv2d) -> bool:

@@ -57,6 +57,7 @@ class Architecture:
 ARCHITECTURES = {arch.name: arch for arch in (
     Architecture("mmnet", "width_multiplier"),
     Architecture("deeplab", "depth_multiplier", (("output_stride", "os"),)),
+    Architecture("efficientnet-lite0", "width_multiplier"),
 )}
 
 

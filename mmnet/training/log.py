@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-LOG_FIELDS = ["step", "epoch", "lr", "loss", "alpha", "comp", "grad", "kd", "aux", "images_per_s", "elapsed_s"]
+LOG_FIELDS = ["step", "epoch", "lr", "loss", "alpha", "comp", "grad", "kd", "aux", "teacher", "images_per_s",
+              "elapsed_s"]
 
 
 class CsvLog:

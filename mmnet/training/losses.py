@@ -29,8 +29,9 @@ def sobel(alpha: torch.Tensor) -> torch.Tensor:
 
 
 class MattingLoss(nn.Module):
-    """(Σ λ_i L_i) / (Σ λ_i) over alpha L1, compositional L1, gradient L1, cross-entropy and auxiliary
-    cross-entropy. The auxiliary term counts only when the model has an auxiliary head.
+    """(Σ λ_i L_i) / (Σ λ_i) over alpha L1, compositional L1, gradient L1, cross-entropy, auxiliary
+    cross-entropy and the teacher's cross-entropy. The auxiliary term counts only when the model has an
+    auxiliary head; the teacher's only when a teacher's alpha is given.
 
     `original_comp_scale=True` reproduces the reference's bug of dividing the already-normalised image by 255
     a second time in the compositional loss (its effective weight is then about λ_comp / 255).
@@ -42,9 +43,10 @@ class MattingLoss(nn.Module):
         self.comp_scale = 1.0 / 255.0 if original_comp_scale else 1.0
 
     def forward(self, logits: torch.Tensor, aux_logits: torch.Tensor | None, alpha: torch.Tensor,
-                image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """logits N×2×H×W, aux_logits N×2×h×w or None, alpha N×1×H×W in [0, 1], image N×3×H×W in [0, 1].
-        Returns the combined loss and each term (detached)."""
+                image: torch.Tensor, teacher_alpha: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """logits N×2×H×W, aux_logits N×2×h×w or None, alpha and teacher_alpha (or None) N×1×H×W in [0, 1],
+        image N×3×H×W in [0, 1]. Returns the combined loss and each term (detached)."""
         pred = F.softmax(logits.float(), dim=1)[:, 1:]
         terms = {
             "alpha": (pred - alpha).abs().mean(),
@@ -55,6 +57,8 @@ class MattingLoss(nn.Module):
         if aux_logits is not None:
             aux_target = F.interpolate(alpha, size=aux_logits.shape[-2:], mode="nearest")
             terms["aux"] = soft_cross_entropy(aux_logits, aux_target)
+        if teacher_alpha is not None:
+            terms["teacher"] = soft_cross_entropy(logits, teacher_alpha)
         weights = {name: getattr(self.weights, name) for name in terms}
         total_weight = sum(weights.values())
         if total_weight <= 0:

@@ -10,6 +10,7 @@ from dataclasses import MISSING, dataclass, field
 from typing import Any, TypeVar
 
 from mmnet.errors import ConfigError
+from mmnet.models.variants import ARCHITECTURES
 
 LOSS_PREFIX = "lambda_"  # the flat name of a loss weight: lambda_alpha, ..., lambda_aux
 
@@ -17,8 +18,8 @@ LOSS_PREFIX = "lambda_"  # the flat name of a loss weight: lambda_alpha, ..., la
 def knob(default: Any = MISSING, help: str | None = None, *, factory: Any = MISSING, kw_only: bool = False,
          **flag: Any) -> Any:
     """A settings field: its default (or `factory`), its flag's `help` and any other argparse options of its
-    flag (`choices`, `action`, `metavar`; `flag`: the flag's name when it is not --<name>; `group`: a mutually
-    exclusive group)."""
+    flag (`choices`, `action`, `metavar`; `flag`: the flag's name, or its names, when it is not --<name>;
+    `group`: a mutually exclusive group)."""
     return field(default=default, default_factory=factory, kw_only=kw_only, metadata={"help": help, **flag})
 
 
@@ -31,6 +32,7 @@ class LossWeights:
     grad: float = 1.0
     kd: float = 1.0
     aux: float = 1.0
+    teacher: float = 1.0  # counts only with a --teacher
 
 
 def flat(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,7 +69,8 @@ class TrainSettings:
                                    metavar="PATH", help="another people set in the same layout, trained on together "
                                                         "(repeatable; as they are, or composited too)")
     train_dir: str = knob(help="checkpoints and log.csv go here; resumes from it")
-    model: str = knob("mmnet", choices=["mmnet", "deeplab"])
+    model: str = knob("mmnet", "the architecture (--model: its old name)", choices=sorted(ARCHITECTURES),
+                      flag=("--arch", "--model"))
     width_multiplier: float = knob(1.0, "MMNet width (0.5, 0.75, 1.0, 1.4)")
     depth_multiplier: float = knob(1.0, "DeepLab MobileNetV2 width")
     output_stride: int = knob(16, "DeepLab output stride", choices=[8, 16])
@@ -84,6 +87,9 @@ class TrainSettings:
     original_comp_scale: bool = knob(False, "reproduce the reference's double /255 in the compositional loss")
     ema_decay: float = knob(0.0, "EMA of the weights (0: off)")  # 0.999 is the reference's --ema_decay
     init_from: str | None = knob(None, "start a new run from this checkpoint's weights (not its optimizer)")
+    pretrained: bool = knob(False, "start a new run's encoder from its ImageNet weights (efficientnet-lite0)")
+    teacher: str | None = knob(None, "a trained model (shipped name, checkpoint or train dir) whose soft alpha the "
+                                     "network also learns, weighted by --lambda-teacher (knowledge distillation)")
     freeze_bn: bool = knob(False, "batch norm uses and keeps its running statistics, as at inference (a last "
                                   "fine-tune)")
     max_steps: int | None = knob(None, group="length")

@@ -13,7 +13,7 @@ from torch import nn
 from mmnet.errors import ConfigError
 from mmnet.models import create
 from mmnet.models.variants import ModelVariant
-from mmnet.training.checkpoint import (FINISHED, load_checkpoint, load_newest, resolve_checkpoint,
+from mmnet.training.checkpoint import (FINISHED, load_checkpoint, load_model, load_newest, resolve_checkpoint,
                                      save_checkpoint, trained_weights)
 from mmnet.training.loader import TrainingSet, default_workers, make_loader, to_device, training_set
 from mmnet.training.log import TrainLog
@@ -119,6 +119,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     ema: torch.optim.swa_utils.AveragedModel | None
     memory_format: torch.memory_format
+    teacher: nn.Module | None = None  # in eval mode, never trained
     step: int = 0
 
     @property
@@ -144,13 +145,26 @@ def _start(config: TrainConfig) -> _Run:
     optimizer = make_optimizer(config, model, fused=cuda)
     ema = torch.optim.swa_utils.AveragedModel(model, use_buffers=True) if config.ema_decay > 0 else None
     amp = config.amp if config.amp is not None else cuda
-    return _Run(config, rank, world_size, device, amp, workers, dataset, total, model, optimizer, ema, memory_format)
+    teacher = None
+    if config.teacher:
+        teacher = load_model(config.teacher)[0].to(device, memory_format=memory_format).requires_grad_(False)
+    return _Run(config, rank, world_size, device, amp, workers, dataset, total, model, optimizer, ema, memory_format,
+                teacher)
 
 
 def _restore(run: _Run, train_dir: Path) -> None:
-    """Resume from the newest checkpoint of `train_dir`, or else start from the weights of `init_from`."""
+    """Resume from the newest checkpoint of `train_dir`, or else start from the weights of `init_from`, or
+    else from the encoder's ImageNet weights where `pretrained`."""
     config, model = run.config, run.model
     resumed = load_newest(train_dir)  # (path, state), a damaged newest checkpoint named and passed over
+    if resumed is None and config.pretrained and not config.init_from:
+        if not hasattr(model, "load_imagenet_weights"):
+            raise ConfigError(f"--pretrained: {config.model} has no ImageNet weights (efficientnet-lite0 has)")
+        model.load_imagenet_weights()
+        if run.ema is not None:
+            run.ema.module.load_state_dict(model.state_dict())
+        if run.is_main:
+            print(f"starting {config.model}'s encoder from its ImageNet weights")
     if resumed is None and config.init_from:
         initial = load_checkpoint(resolve_checkpoint(config.init_from))  # a shipped name, a .pt or a train dir
         model.load_state_dict(trained_weights(initial))
@@ -191,7 +205,11 @@ def _step(run: _Run, model: nn.Module, criterion: MattingLoss,
         group["lr"] = lr
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.amp):
         logits, aux_logits = model(images, with_aux=True)
-    loss, terms = criterion(logits, aux_logits, alphas, images)  # in fp32: the losses cast the logits
+        teacher_alphas = None
+        if run.teacher is not None:
+            with torch.no_grad():
+                teacher_alphas = torch.softmax(run.teacher(images).float(), dim=1)[:, 1:]
+    loss, terms = criterion(logits, aux_logits, alphas, images, teacher_alphas)  # fp32: the losses cast the logits
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
