@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import run_script
-from mmnet.cli import main, parse_args
+from mmnet.cli import build_parser, main, parse_args
 from mmnet.data.synthetic import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_info_prints_parameters_and_macs():
-    result = run("info", "--model", "mmnet", "--width-multiplier", "1.0", "--size", "256")
+    result = run("info", "--arch", "mmnet", "--width-multiplier", "1.0", "--size", "256")
     assert result.returncode == 0, result.stderr
     assert "190,490" in result.stdout and "327.5 M" in result.stdout
     deeplab = run("info", "--model", "deeplab", "--depth-multiplier", "0.5", "--size", "128")
@@ -33,6 +33,29 @@ def test_preset_sets_defaults_and_flags_win():
     assert (args.model, args.depth_multiplier, args.output_stride, args.lambda_aux) == ("deeplab", 0.5, 16, 0.0)
     assert args.learning_rate == 0.01 and args.max_steps == 7 and args.epochs == 30000
     assert args.weight_decay == 4e-7 and args.checkpoint_every == 500 and args.keep_checkpoints == 3
+
+
+@pytest.mark.parametrize("verb", ["train", "info"])
+def test_arch_names_the_architecture_and_model_is_its_old_spelling(verb):
+    needed = ["--dataset-path", "d", "--train-dir", "t"] if verb == "train" else []
+    for flag in ("--arch", "--model"):
+        assert parse_args([verb, *needed, flag, "deeplab"]).model == "deeplab"
+    assert parse_args([verb, *needed]).model == "mmnet"
+
+
+def test_choices_are_their_registries():
+    from mmnet.models.variants import ARCHITECTURES
+    from mmnet.runtime.backends import BACKENDS
+    from mmnet.runtime.render import FORMATS
+    from mmnet.serve.limits import Limits
+    _, commands = build_parser()
+    choices = {(verb, action.dest): action.choices for verb, parser in commands.items()
+               for action in parser._actions if action.choices is not None}
+    assert list(choices["matte", "format"]) == list(FORMATS) and list(choices["matte", "backend"]) == list(BACKENDS)
+    assert set(choices["train", "model"]) == set(ARCHITECTURES) == set(choices["info", "model"])
+    serve = parse_args(["serve"])
+    assert (serve.max_pixels, serve.max_connections, serve.header_timeout, serve.body_timeout) == (
+        Limits.max_pixels, Limits.max_connections, Limits.header_seconds, Limits.body_seconds)
 
 
 def test_every_preset_setting_reaches_the_training_config():

@@ -12,14 +12,13 @@ Each file is checked against PyTorch: the largest alpha difference on seeded ran
 `--dataset`, GAUSS_GRAD, MAD and IoU on the hold-out. The int8 file is LiteRT's default precision when its
 GAUSS_GRAD is within 2 % of PyTorch's and its IoU within 0.003, else fp32 is.
 
-    python -m mmnet.export.ship CHECKPOINT NAME [--default] [--dataset ../shared/data/eg1800]
+    mmnet ship CHECKPOINT NAME [--default] [--dataset ../shared/data/eg1800]    (or python -m mmnet.export.ship)
 
 What it needs (torch, onnx, onnxscript; litert-torch for the LiteRT files) is checked before anything is
 done, and imported only then, so that a missing package is named with the extra that installs it.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -27,8 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.errors import MmnetError
+from mmnet.extras import pip_install
 from mmnet.files import atomic_write
 from mmnet.runtime.weights import sha256_of
 
@@ -39,7 +38,6 @@ INT8_GAUSS_GRAD_BOUND = 0.02  # int8 is the default where GAUSS_GRAD is at most 
 INT8_IOU_BOUND = 0.003  # and IoU at most 0.003 below
 NEEDED = ("torch", "onnx", "onnxscript")  # and, for the LiteRT files, TFLITE_NEEDED
 TFLITE_NEEDED = ("litert_torch",)
-PROG = "python -m mmnet.export.ship"
 
 
 def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_dir: Path = WEIGHTS,
@@ -128,48 +126,20 @@ def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration:
     return entry
 
 
-def missing_packages(tflite: bool) -> list[str]:
-    """The packages that shipping needs and that cannot be imported, each with the extra that installs it."""
-    from mmnet.cli import EXTRAS  # the one map of modules to the extras that install them
-
+def check_installed(tflite: bool) -> None:
+    """Raise a MmnetError naming every package that shipping needs and that cannot be imported, each with the
+    extra that installs it."""
     missing = []
     for module in NEEDED + (TFLITE_NEEDED if tflite else ()):
         try:
             importlib.import_module(module)
         except ImportError:
-            missing.append(f"{module} (pip install 'mmnet[{EXTRAS[module]}]')")
-    return missing
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The command line; an exit status. A missing package or a bad input is one line on stderr."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a shipped name (its .pt), a checkpoint file or a train dir (its newest)")
-    parser.add_argument("name", help="the shipped name, e.g. mmnet-1.0-256")
-    parser.add_argument("--default", action="store_true", help="make it the model that mmnet.load() gives")
-    parser.add_argument("--dataset", help="the EG1800 layout (<dataset>/train): int8 calibration photos from its "
-                                          f"training part, quality checks on its {HOLDOUT_PERCENT:g} %% hold-out")
-    parser.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES, help="int8 calibration photos")
-    parser.add_argument("--no-tflite", dest="tflite", action="store_false",
-                        help="ONNX only (LiteRT files need pip install mmnet[tflite])")
-    parser.add_argument("--weights-dir", type=Path, default=WEIGHTS,
-                        help="where the files and manifest.json go (default: the package's mmnet/weights)")
-    args = parser.parse_args(argv)
-    missing = missing_packages(args.tflite)
+            missing.append(f"{module} ({pip_install(module)})")
     if missing:
-        print(f"{PROG}: error: not installed: {', '.join(missing)}"
-              + ("; or --no-tflite for ONNX only" if any("litert" in m for m in missing) else ""), file=sys.stderr)
-        return 1
-    from mmnet.training.checkpoint import resolve_checkpoint
-    try:
-        entry = ship(resolve_checkpoint(args.checkpoint), args.name, args.default, weights_dir=args.weights_dir,
-                     dataset=args.dataset, calibration=args.calibration, tflite=args.tflite)
-    except (MmnetError, FileNotFoundError, ImportError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(entry, indent=2))
-    return 0
+        raise MmnetError(f"not installed: {', '.join(missing)}"
+                         + ("; or --no-tflite for ONNX only" if any("litert" in m for m in missing) else ""))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m mmnet.export.ship ...: the same as mmnet ship ...
+    from mmnet.cli import main
+    sys.exit(main(["ship", *sys.argv[1:]]))

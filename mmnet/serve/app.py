@@ -22,7 +22,6 @@ import queue
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,28 +42,14 @@ from mmnet.runtime.render import Render, check_background, check_format, colour_
 from mmnet.runtime.sources import UsageError
 from mmnet.runtime.weights import read_manifest, resolve
 from mmnet.serve.guard import Guard, adding_headers
+from mmnet.serve.limits import MB, Limits
 
-MB = 1 << 20
 ISOLATION = [(b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-embedder-policy", b"require-corp"),
              (b"cross-origin-resource-policy", b"same-origin")]
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 mimetypes.add_type("text/javascript", ".mjs")  # StaticFiles guesses by extension; some systems lack these
 mimetypes.add_type("application/wasm", ".wasm")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one API request may send (bytes in the body, pixels in each image, seconds for its headers and for
-    its body), and what the server holds at once: API requests under way (None: 4 per worker; one more is
-    answered 503 with Retry-After) and open connections (more are closed as they come)."""
-
-    max_bytes: int = 20 * MB
-    max_pixels: int = 40_000_000
-    max_requests: int | None = None
-    max_connections: int = 256
-    header_seconds: float = 10.0
-    body_seconds: float = 60.0
 
 
 class Gate:

@@ -23,13 +23,13 @@ def add_settings_flags(parser: argparse.ArgumentParser,
             _add_loss_flags(parser)
             continue
         options = dict(item.metadata)
-        name = options.pop("flag", "--" + item.name.replace("_", "-"))
+        names = options.pop("flag", "--" + item.name.replace("_", "-"))
         group = options.pop("group", None)
         if group is not None and group not in groups:
             groups[group] = parser.add_mutually_exclusive_group()
         target = parser if group is None else groups[group]
         options.update(_value_options(item, hints[item.name], value_types or {}))
-        target.add_argument(name, dest=item.name, **options)
+        target.add_argument(*([names] if isinstance(names, str) else names), dest=item.name, **options)
 
 
 def _add_loss_flags(parser: argparse.ArgumentParser) -> None:

@@ -1,38 +1,23 @@
-"""`mmnet info`, `mmnet export` and `mmnet average`: the verbs that build a network from a variant or from
-trained weights."""
+"""The verbs that turn trained weights into runtime files: `mmnet export` (one file) and `mmnet ship` (every
+format of a model, checked, into the package's weights and manifest)."""
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
-from mmnet.cli import _model_args, input_size, missing_extra
+from mmnet.cli.args import input_size
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.export import FORMATS
+from mmnet.extras import missing_extra
 
 
-def _build_model(args: argparse.Namespace):
-    from mmnet.models.variants import ModelVariant
-    return ModelVariant.from_options(args.model, args.size, vars(args)).create()
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_export(sub)
+    _add_ship(sub)
 
 
-def add_info(sub) -> None:
-    p = sub.add_parser("info", help="parameters and MACs of a model")
-    _model_args(p)
-    p.add_argument("--size", type=input_size, default=256, help="input side, a multiple of 16")
-    p.set_defaults(handler=_info)
-
-
-def _info(args: argparse.Namespace) -> None:
-    from mmnet.models.complexity import count_macs, count_parameters
-    model = _build_model(args)
-    counts = count_parameters(model)
-    print(f"model          {type(model).__name__} ({args.model})")
-    print(f"parameters     {counts['params']:,} (without the aux head)")
-    print(f"  with aux     {counts['params_with_aux']:,}")
-    print(f"  + BN stats   {counts['params_with_bn_stats']:,}")
-    print(f"MACs           {count_macs(model, args.size) / 1e6:,.1f} M at {args.size}x{args.size}")
-
-
-def add_export(sub) -> None:
+def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to ONNX (fp32 or int8) or TFLite (image in [0,1] -> alpha)")
     p.add_argument("model", help="a shipped model name (e.g. mmnet-1.0-256), a checkpoint .pt or a train dir")
     p.add_argument("-o", "--output", required=True)
@@ -83,29 +68,27 @@ def _export(args: argparse.Namespace) -> None:
         print(check_export(trained.model, out, trained.size, dataset))
 
 
-def add_average(sub) -> None:
-    p = sub.add_parser("average", help="average the weights of fine-tunes of one model into one checkpoint "
-                       "(a model soup)")
-    p.add_argument("models", nargs="+", help="shipped model names, checkpoint .pt files or train dirs (their "
-                   "newest), all of one variant")
-    p.add_argument("-o", "--output", required=True, help="the averaged checkpoint (.pt)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing -o")
-    p.add_argument("--weights", type=float, nargs="+", help="one per model (default: equal)")
-    p.set_defaults(handler=_average)
+def _add_ship(sub: argparse._SubParsersAction) -> None:
+    from mmnet.export.ship import CALIBRATION_IMAGES, WEIGHTS  # no torch until it runs
+    p = sub.add_parser("ship", help="ship a trained model inside the package: its .pt, .onnx and .tflite files, "
+                                    "each checked against PyTorch, and its manifest entry")
+    p.add_argument("checkpoint", help="a shipped name (its .pt), a checkpoint file or a train dir (its newest)")
+    p.add_argument("name", help="the shipped name, e.g. mmnet-1.0-256")
+    p.add_argument("--default", action="store_true", help="make it the model that mmnet.load() gives")
+    p.add_argument("--dataset", help="the EG1800 layout (<dataset>/train): int8 calibration photos from its "
+                                     f"training part, quality checks on its {HOLDOUT_PERCENT:g} %% hold-out")
+    p.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES, help="int8 calibration photos")
+    p.add_argument("--no-tflite", dest="tflite", action="store_false",
+                   help="ONNX only (LiteRT files need pip install mmnet[tflite])")
+    p.add_argument("--weights-dir", type=Path, default=WEIGHTS,
+                   help="where the files and manifest.json go (default: the package's mmnet/weights)")
+    p.set_defaults(handler=_ship)
 
 
-def _average(args: argparse.Namespace) -> None:
-    import torch
-
-    from mmnet.files import atomic_write, refuse_existing, refuse_input
-    from mmnet.training.average import average_checkpoints
+def _ship(args: argparse.Namespace) -> None:
+    from mmnet.export.ship import check_installed, ship
+    check_installed(args.tflite)  # before anything is done
     from mmnet.training.checkpoint import resolve_checkpoint
-    try:
-        refuse_input(args.output, [resolve_checkpoint(model) for model in args.models])
-        refuse_existing(args.output, args.overwrite)
-        state = average_checkpoints(args.models, args.weights)
-    except (OSError, ValueError) as error:  # each names the file or the mismatch
-        raise SystemExit(f"mmnet average: {error}") from None
-    atomic_write(args.output, lambda tmp: torch.save(state, tmp))
-    parts = ", ".join(f"{part['source']} × {part['weight']:.3g}" for part in state["averaged_from"])
-    print(f"wrote {args.output}: {parts}")
+    entry = ship(resolve_checkpoint(args.checkpoint), args.name, args.default, weights_dir=args.weights_dir,
+                 dataset=args.dataset, calibration=args.calibration, tflite=args.tflite)
+    print(json.dumps(entry, indent=2))

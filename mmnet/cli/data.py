@@ -1,5 +1,5 @@
-"""The data verbs of the command line, `mmnet pack` and `mmnet prepare-alpha`: their flags and what they run
-(`mmnet.cli` builds the parser)."""
+"""The data verbs: `mmnet synthetic` (a synthetic dataset for smoke runs), `mmnet pack` (a recipe's training data,
+small, to carry to a GPU machine) and `mmnet prepare-alpha` (binary masks to soft mattes)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,34 @@ import sys
 from mmnet.data.holdout import HOLDOUT_PERCENT
 
 
-def add_pack(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    for add in (_add_synthetic, _add_pack, _add_prepare_alpha):
+        add(sub)
+
+
+def _add_synthetic(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synthetic", help="write a synthetic portrait-like dataset (for smoke runs)")
+    p.add_argument("root")
+    p.add_argument("--num", type=int, default=64)
+    p.add_argument("--split", default="train")
+    p.add_argument("--test-num", type=int, default=16,
+                   help="pairs in a test split beside it (what mmnet evaluate scores by default; 0: none)")
+    p.add_argument("--height", type=int, default=160)
+    p.add_argument("--width", type=int, default=120)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_synthetic)
+
+
+def _synthetic(args: argparse.Namespace) -> None:
+    from mmnet.data.synthetic import make_dataset
+    if args.num <= 0 or args.test_num < 0:
+        raise SystemExit("mmnet synthetic: --num must be positive and --test-num not negative")
+    print(f"wrote {make_dataset(args.root, args.num, args.height, args.width, args.split, args.seed)}")
+    if args.test_num and args.split != "test":  # other pairs (another seed), never trained on
+        print(f"wrote {make_dataset(args.root, args.test_num, args.height, args.width, 'test', args.seed + 1)}")
+
+
+def _add_pack(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pack", help="the training part of a recipe's data at training resolution, in one small "
                                     "folder (to carry to a GPU machine)")
     p.add_argument("out", help="the pack folder (layout: <set name>/<split>/{image,mask}, backgrounds/)")
@@ -37,7 +64,7 @@ def _pack(args: argparse.Namespace) -> None:
     print(summary.report())
 
 
-def add_prepare_alpha(sub: argparse._SubParsersAction) -> None:
+def _add_prepare_alpha(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare-alpha", help="binary person masks -> soft alpha mattes (closed-form matting)")
     p.add_argument("images", help="folder of photos")
     p.add_argument("masks", help="folder of binary masks, matched to the photos by file stem")
