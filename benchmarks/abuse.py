@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mmnet.data.io import encode_png
+from mmnet.data.encode import encode_png
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmnet.data.augment import prepare_eval
+from mmnet.data.preprocess import prepare_eval
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image

@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="repeats of (a)")
     args = parser.parse_args()
 
-    from mmnet.data.io import encode_png, read_image
+    from mmnet.data.encode import encode_png
+    from mmnet.data.io import read_image
     from mmnet.files import write_atomic
     from mmnet.runtime import compose
     from mmnet.runtime.matte import matte

@@ -174,7 +174,8 @@ def codec_alone(clip: Path, images: list[np.ndarray], scratch: Path) -> dict[str
     import av
 
     from mmnet.runtime.stats import Stats
-    from mmnet.runtime.videoio import Reader, VideoWriter
+    from mmnet.runtime.videoio import Reader
+    from mmnet.runtime.videowriters import VideoWriter
 
     reader = Reader(av, clip)
     try:

@@ -9,3 +9,7 @@ class MmnetError(Exception):
 
 class ConfigError(MmnetError, ValueError):
     """A setting that cannot work: a value out of its range, or options that do not go together."""
+
+
+class WeightsError(MmnetError, ValueError):
+    """A model that cannot be found or used (a name, a file, the manifest); the message names which."""

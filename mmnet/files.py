@@ -1,13 +1,14 @@
-"""Atomic file writes, shared by the training and the runtime worlds: the data goes to a hidden temporary
-name in the same folder, then `os.replace` puts it in place, so a reader never sees half a file and an
-interrupted run leaves none behind. The data and then the folder are fsynced, so that a crash of the machine
-right after the rename leaves the new file or the old one, never an empty one.
+"""Atomic file writes and a file's sha256 (`sha256_of`), shared by the training and the runtime worlds: the
+data goes to a hidden temporary name in the same folder, then `os.replace` puts it in place, so a reader never
+sees half a file and an interrupted run leaves none behind. The data and then the folder are fsynced, so that a
+crash of the machine right after the rename leaves the new file or the old one, never an empty one.
 
 The overwrite rule lives here too (`replaced_input`, `foreign`, `ReadOnlyOutput`): an output is never one of
 the run's inputs, a file mmnet did not make is replaced only with --overwrite, and a read-only one never."""
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import secrets
 import stat
@@ -148,3 +149,12 @@ def _fsync(path: Path) -> None:
 def write_atomic(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` so that it appears complete or not at all."""
     return atomic_write(path, lambda temporary: temporary.write_bytes(data))
+
+
+def sha256_of(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 import mmnet
-from mmnet.data.io import encode_png, read_image
+from mmnet.data.encode import encode_png
+from mmnet.data.io import read_image
 from mmnet.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]

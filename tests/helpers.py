@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mmnet.cli import main
-from mmnet.data.augment import prepare_eval, resize_align_corners
+from mmnet.data.preprocess import prepare_eval, resize_align_corners
 from mmnet.data.synthetic import synthetic_pair
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,17 +30,17 @@ def save(path: Path, seed: int, step: int, width: float = 0.5, ema: bool = False
 
 def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
     a, b = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "b.pt", 2, 300, ema=True)  # b: its EMA weights
-    state = average_checkpoints([a, b], [1, 3])
+    soup = average_checkpoints([a, b], [1, 3])
     wa, wb = torch.load(a, weights_only=True)["model"], torch.load(b, weights_only=True)["ema"]
-    for key, value in state["model"].items():
+    for key, value in soup.weights.items():
         if value.is_floating_point():
             assert torch.allclose(value, 0.25 * wa[key] + 0.75 * wb[key], atol=1e-6), key
         else:
             assert torch.equal(value, wa[key]), key  # batch counters from the first
-    assert state["step"] == 300 and state["ema"] is None and state["size"] == 32
-    assert [(p["source"], p["step"], p["weight"]) for p in state["averaged_from"]] == [
+    assert soup.step == 300 and soup.ema is None and soup.size == 32
+    assert [(p["source"], p["step"], p["weight"]) for p in soup.averaged_from] == [
         (str(a), 100, 0.25), (str(b), 300, 0.75)]
-    assert all(len(p["sha256"]) == 64 for p in state["averaged_from"])
+    assert all(len(p["sha256"]) == 64 for p in soup.averaged_from)
 
 
 def test_averaging_a_checkpoint_with_itself_gives_the_same_network(tmp_path):

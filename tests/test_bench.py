@@ -16,6 +16,7 @@ from mmnet.data.io import read_image
 from mmnet.peers import rvm
 from mmnet.peers.mediapipe import PeerModelError
 from mmnet.runtime import backends
+from mmnet.runtime.interface import BackendError
 from mmnet.runtime.weights import resolve
 
 SMALL = "mmnet-1.0-128"
@@ -65,14 +66,14 @@ def test_openvino_at_f32_computes_what_onnxruntime_computes():
 
 
 def test_unknown_or_missing_backends_are_refused_clearly(monkeypatch):
-    with pytest.raises(backends.BackendError, match=r"unknown backend 'tensorrt'; choose one of litert, "
+    with pytest.raises(BackendError, match=r"unknown backend 'tensorrt'; choose one of litert, "
                                                     r"onnxruntime, openvino"):
         mmnet.load(SMALL, backend="tensorrt")
     if "openvino" in backends.installed_backends():
-        with pytest.raises(backends.BackendError, match="are ONNX Runtime's; backend 'openvino' takes none"):
+        with pytest.raises(BackendError, match="are ONNX Runtime's; backend 'openvino' takes none"):
             mmnet.load(SMALL, backend="openvino", providers=["CPUExecutionProvider"])
     monkeypatch.setattr(backends, "installed_backends", lambda: ["onnxruntime"])
-    with pytest.raises(backends.BackendError, match=r"'openvino' is not installed \(pip install mmnet\[openvino\]\)"):
+    with pytest.raises(BackendError, match=r"'openvino' is not installed \(pip install mmnet\[openvino\]\)"):
         mmnet.load(SMALL, backend="openvino")
     assert backends.default_backend() == "onnxruntime"
 
@@ -81,7 +82,7 @@ def test_a_broken_file_names_the_file_in_each_backend(tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     for name in backends.installed_backends():
-        with pytest.raises(backends.BackendError, match="junk.onnx"):
+        with pytest.raises(BackendError, match="junk.onnx"):
             backends.open_backend(junk, name)
 
 

@@ -61,10 +61,11 @@ def test_choices_are_their_registries():
 def test_every_preset_setting_reaches_the_training_config():
     """A preset key that no flag or TrainConfig field takes would be dropped without a word."""
     from mmnet.training.presets import PRESETS
+    from mmnet.training.settings import nested
     from mmnet.training.trainer import TrainConfig
     for name, settings in PRESETS.items():
         args = parse_args(["train", "--preset", name, "--dataset-path", "d", "--train-dir", "t"])
-        for key, value in settings.items():
+        for key, value in nested(settings).items():
             assert key in TrainConfig.__dataclass_fields__, (name, key)
             assert getattr(args, key) == value, (name, key)
 

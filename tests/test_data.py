@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mmnet.data.augment import augment, prepare_eval, reference_affine, resize_align_corners
+from mmnet.data.augment import augment, reference_affine
+from mmnet.data.preprocess import prepare_eval, resize_align_corners
 from mmnet.data.dataset import DatasetError, MattingDataset, Pair, find_pairs, in_holdout, select
 from mmnet.data.io import ImageReadError, decode_image_bytes, read_image, read_mask
 from mmnet.data.synthetic import make_dataset, synthetic_pair

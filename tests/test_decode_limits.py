@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpers import SIZE, matte, run
-from mmnet.data import io
+from mmnet.data import encode, io
 from mmnet.data.header import image_size
 from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes, read_image
 
@@ -123,13 +123,13 @@ def test_a_record_is_joined_into_the_png_without_changing_the_bytes(tmp_path):
     """png_with_record joins views (one copy of a large PNG, not three): the bytes are those of the plain
     concatenation, the photo decodes to the same pixels, and the record reads back."""
     photo = cv2.imread(str(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"))[..., ::-1]
-    plain = io.encode_png(np.ascontiguousarray(photo))
+    plain = encode.encode_png(np.ascontiguousarray(photo))
     record = '{"input": ["astronaut.jpg", 74962, 1], "format": "rgba"}'
-    joined = io.encode_image(np.ascontiguousarray(photo), ".png", record)
-    text = io._png_chunk(b"tEXt", b"mmnet\0" + record.encode("latin-1"))
+    joined = encode.encode_image(np.ascontiguousarray(photo), ".png", record)
+    text = encode._png_chunk(b"tEXt", b"mmnet\0" + record.encode("latin-1"))
     assert isinstance(joined, bytes) and joined == plain[:33] + text + plain[33:]
     (tmp_path / "out.png").write_bytes(joined)
-    assert io.read_record(tmp_path / "out.png") == record
+    assert encode.read_record(tmp_path / "out.png") == record
     assert np.array_equal(read_image(tmp_path / "out.png"), photo)
 
 

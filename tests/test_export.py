@@ -129,12 +129,12 @@ def test_tflite_matches_pytorch(tmp_path):
 def test_int8_tflite_takes_pixels_and_stays_close(tmp_path, synthetic_root):
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
-    from mmnet.training.checkpoint import model_from_checkpoint
     from mmnet.export.tflite import export_tflite
+    from mmnet.training.checkpoint import load_checkpoint, model_from_checkpoint
     from mmnet.runtime.litert import LiteRtBackend
     # a trained network (the shipped 128² one, run at SIZE²): a random one's features are all noise, which
     # 8 bits cannot hold (mean |Δα| 0.06 for small_model)
-    model = model_from_checkpoint(torch.load(resolve_checkpoint("mmnet-1.0-128"), weights_only=True)).eval()
+    model = model_from_checkpoint(load_checkpoint(resolve_checkpoint("mmnet-1.0-128"))).eval()
     holdout = validation_split(synthetic_root, SIZE, holdout_percent=50)
     calibration = np.stack([holdout[i][0] for i in range(8)])
     path = export_tflite(model, tmp_path / "model.int8.tflite", SIZE, calibration=calibration)
@@ -148,12 +148,11 @@ def test_int8_tflite_takes_pixels_and_stays_close(tmp_path, synthetic_root):
 
 
 def test_shipped_name_resolves_to_its_checkpoint():
-    from mmnet.runtime.weights import read_manifest, weights_dir
+    from mmnet.manifest import read_manifest, weights_dir
     manifest = read_manifest()
-    if not manifest["models"]:
+    if not manifest.models:
         pytest.skip("no weights shipped")
-    name = manifest["default"]
-    assert resolve_checkpoint(name) == weights_dir() / manifest["models"][name]["checkpoint"]
+    assert resolve_checkpoint(manifest.default) == weights_dir() / manifest.models[manifest.default].checkpoint.file
 
 
 @pytest.mark.parametrize("args, message", [

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mmnet.data.augment import resize_align_corners
+from mmnet.data.preprocess import resize_align_corners
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.runtime import compose, foreground, refine
 

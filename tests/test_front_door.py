@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mmnet.cli import main
-from mmnet.runtime.weights import weights_dir
+from mmnet.manifest import weights_dir
 
 
 def package_files() -> set[Path]:

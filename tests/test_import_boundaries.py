@@ -11,9 +11,9 @@ import sys
 import mmnet.runtime
 import mmnet.serve
 
-# mmnet.data's modules the runtime shares with training: decoding, image headers, and the squash-resize of
-# `mmnet.data.augment.prepare_eval` (numpy and OpenCV only). Any other mmnet.data module is training's.
-SHARED_DATA = ("mmnet.data.io", "mmnet.data.header", "mmnet.data.augment")
+# mmnet.data's modules the runtime shares with training: decoding, encoding, image headers, and the inference
+# preprocessing of `mmnet.data.preprocess` (numpy and OpenCV only). Any other mmnet.data module is training's.
+SHARED_DATA = ("mmnet.data.io", "mmnet.data.encode", "mmnet.data.header", "mmnet.data.preprocess")
 # The model-variant vocabulary (names, sizes, the size rule; no torch), and the package that holds it, whose
 # __init__ imports torch only when a network is built.
 SHARED_MODELS = ("mmnet.models", "mmnet.models.variants")
@@ -25,7 +25,7 @@ def runtime_modules() -> list[str]:
     """Every module of the runtime world, found in the package (a new module is checked without a word here)."""
     found = [f"{package.__name__}.{info.name}" for package in (mmnet.runtime, mmnet.serve)
              for info in pkgutil.iter_modules(package.__path__)]
-    return sorted(found) + ["mmnet.data.io", "mmnet.data.header", "mmnet.models.variants"]
+    return sorted(found) + [*SHARED_DATA, "mmnet.manifest", "mmnet.models.variants"]
 
 
 def forbidden(name: str) -> bool:

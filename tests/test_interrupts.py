@@ -57,7 +57,7 @@ def test_a_full_disk_while_training_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", full)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10 << 30, free=1 << 20))
     with pytest.raises(checkpoint.CheckpointError, match=r"checkpoint-00000007.pt: no space left on the device"):
-        checkpoint.save_checkpoint({"step": 7}, tmp_path, keep=2)
+        checkpoint.save_checkpoint(checkpoint.Checkpoint(7, "mmnet", {}, 32, {}), tmp_path, keep=2)
     assert not list(tmp_path.iterdir())
 
 

@@ -13,14 +13,18 @@ import pytest
 
 import mmnet
 from mmnet.data.io import read_image
+from mmnet.errors import WeightsError
+from mmnet.manifest import read_manifest
 from mmnet.runtime import backends
-from mmnet.runtime.weights import read_manifest, resolve, shipped_tflite
+from mmnet.runtime.interface import BackendError
+from mmnet.runtime.weights import resolve, shipped_tflite
 
 SMALL = "mmnet-1.0-128"
 
 
 def shipped_precisions(name: str) -> dict:
-    return read_manifest()["models"].get(name, {}).get("tflite") or {}
+    entry = read_manifest().models.get(name)
+    return entry.tflite if entry else {}
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def photos(count: int = 3) -> list[np.ndarray]:
 
 def test_load_takes_litert_where_installed_and_shipped_else_onnxruntime(litert, monkeypatch):
     chosen = mmnet.load(SMALL, threads=1)
-    default = shipped_precisions(SMALL)["default"]
+    default = read_manifest().models[SMALL].tflite_default
     assert chosen.backend.name == "litert" and chosen.backend.precision == default
     assert chosen.path == shipped_tflite(SMALL, default) and default in repr(chosen)
     monkeypatch.setattr(backends, "installed_backends", lambda: ["onnxruntime"])
@@ -52,11 +56,11 @@ def test_litert_runs_on_the_cores_unless_told(litert):
 
 
 def test_a_model_without_tflite_files_runs_in_onnxruntime_by_default(litert):
-    bare = [name for name in read_manifest()["models"] if not shipped_precisions(name)]
+    bare = [name for name in read_manifest().models if not shipped_precisions(name)]
     if not bare:
         pytest.skip("every shipped model has .tflite files")
     assert mmnet.load(bare[0], threads=1).backend.name == "onnxruntime"
-    with pytest.raises(backends.BackendError, match=f"{bare[0]}: ships no int8 .tflite file"):
+    with pytest.raises(BackendError, match=f"{bare[0]}: ships no int8 .tflite file"):
         mmnet.load(bare[0], precision="int8")
 
 
@@ -86,9 +90,9 @@ def test_int8_takes_pixels_as_they_are_and_stays_close_to_fp32(litert):
 
 
 def test_int8_on_the_other_precisions_backends_is_refused(litert):
-    with pytest.raises(backends.BackendError, match="run by backend 'litert' only"):
+    with pytest.raises(BackendError, match="run by backend 'litert' only"):
         mmnet.load(SMALL, backend="onnxruntime", precision="int8")
-    with pytest.raises(mmnet.runtime.weights.WeightsError, match="unknown precision 'int4'"):
+    with pytest.raises(WeightsError, match="unknown precision 'int4'"):
         mmnet.load(SMALL, precision="int4")
 
 
@@ -98,9 +102,9 @@ def test_a_tflite_path_loads_in_litert_and_a_broken_one_is_named(litert, tmp_pat
     assert model.backend.name == "litert" and model.size == resolve(SMALL)[1]
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a model")
-    with pytest.raises(mmnet.runtime.weights.WeightsError, match="junk.tflite: not a readable TFLite model"):
+    with pytest.raises(WeightsError, match="junk.tflite: not a readable TFLite model"):
         mmnet.load(junk)
-    with pytest.raises(backends.BackendError, match=r"junk.tflite: backend 'onnxruntime' runs \.onnx files"):
+    with pytest.raises(BackendError, match=r"junk.tflite: backend 'onnxruntime' runs \.onnx files"):
         backends.open_backend(junk, "onnxruntime")
 
 

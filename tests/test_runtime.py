@@ -12,12 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from mmnet.data.augment import prepare_eval, resize_align_corners
+from mmnet.data.preprocess import prepare_eval, resize_align_corners
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.runtime import compose, foreground, refine, weights
 from mmnet.runtime.model import Matting, load
 from helpers import SIZE
-from mmnet.runtime.weights import WeightsError
+from mmnet import manifest
+from mmnet.errors import WeightsError
+from mmnet.manifest import Manifest, ManifestEntry, ShippedFile, read_manifest, write_manifest
 
 @pytest.fixture(scope="session")
 def matting(model_path) -> Matting:
@@ -185,7 +187,7 @@ def test_model_resolution_errors(model_path, tmp_path, monkeypatch):
     empty.mkdir()
     (empty / "manifest.json").write_text(json.dumps({"default": "mmnet-1.0-256", "models": {}}))
     with monkeypatch.context() as patch:
-        patch.setattr(weights, "weights_dir", lambda: empty)
+        patch.setattr(manifest, "weights_dir", lambda: empty)
         with pytest.raises(WeightsError, match="no shipped weights yet"):
             load()
     with pytest.raises(WeightsError, match="missing.onnx: model file does not exist"):
@@ -207,9 +209,10 @@ def test_shipped_model_checksum(model_path, tmp_path, monkeypatch):
     shipped.mkdir()
     (shipped / "tiny.onnx").write_bytes(model_path.read_bytes())
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    manifest = {"default": "tiny", "models": {"tiny": {"onnx": "tiny.onnx", "sha256": digest, "size": SIZE}}}
-    (shipped / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(weights, "weights_dir", lambda: shipped)
+    tiny = ManifestEntry("mmnet", {"width_multiplier": 0.5}, SIZE, 20, ShippedFile("tiny.onnx", digest),
+                         ShippedFile("tiny.pt", "0" * 64))
+    write_manifest(Manifest(shipped).with_model("tiny", tiny))
+    monkeypatch.setattr(manifest, "weights_dir", lambda: shipped)
     assert weights.resolve() == (shipped / "tiny.onnx", SIZE)
     assert load().predict(np.zeros((20, 20, 3), np.uint8)).shape == (20, 20)
     (shipped / "tiny.onnx").write_bytes(model_path.read_bytes() + b"\0")
@@ -217,9 +220,14 @@ def test_shipped_model_checksum(model_path, tmp_path, monkeypatch):
         load("tiny")
 
 
-def test_the_shipped_manifest_reads():
-    manifest = weights.read_manifest()
-    assert manifest["default"] == "mmnet-1.0-256" and isinstance(manifest["models"], dict)
+def test_the_shipped_manifest_reads_and_writes_back_as_it_was(tmp_path):
+    shipped = read_manifest()
+    assert shipped.default == "mmnet-1.0-256" and shipped.models[shipped.default].architecture == "mmnet"
+    assert shipped.models["mmnet-1.0-256"].tflite_file().file == "mmnet-1.0-256.int8.tflite"
+    copy = write_manifest(Manifest(tmp_path, shipped.models, shipped.default))
+    on_disk = (manifest.weights_dir() / manifest.MANIFEST).read_text()
+    assert json.loads(copy.read_text()) == json.loads(on_disk)  # the format older mmnet reads, key for key
+    assert read_manifest(tmp_path) == Manifest(tmp_path, shipped.models, shipped.default)
 
 
 def test_checkpoint_found_in_the_export_cache(model_path, tmp_path, monkeypatch):

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import mmnet
-from mmnet.data.io import decode_image_bytes, encode_png, read_image
+from mmnet.data.encode import encode_png
+from mmnet.data.io import decode_image_bytes, read_image
 from mmnet.runtime.backends import choose
 from mmnet.runtime.compose import to_uint8
 from mmnet.serve import assets

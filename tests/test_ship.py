@@ -9,7 +9,7 @@ import pytest
 
 from mmnet.errors import MmnetError
 from mmnet.cli import main
-from mmnet.runtime.weights import weights_dir
+from mmnet.manifest import weights_dir
 
 SHIPPED = weights_dir() / "mmnet-1.0-128.pt"
 

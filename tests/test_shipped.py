@@ -13,20 +13,20 @@ import numpy as np
 import pytest
 
 import mmnet
-from mmnet.runtime.weights import read_manifest, weights_dir
+from mmnet.manifest import read_manifest, weights_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 ASTRONAUT = ROOT / "examples" / "astronaut.jpg"
 REGIONS = json.loads((ROOT / "examples" / "astronaut.regions.json").read_text())  # shared with the model card
-SHIPPED = sorted(read_manifest()["models"])
+SHIPPED = sorted(read_manifest().models)
 pytestmark = pytest.mark.skipif(not SHIPPED, reason="no weights shipped yet")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_checksums(name):
-    entry = read_manifest()["models"][name]
-    for file, digest in ((entry["onnx"], entry["sha256"]), (entry["checkpoint"], entry["checkpoint_sha256"])):
-        assert hashlib.sha256((weights_dir() / file).read_bytes()).hexdigest() == digest, file
+    entry = read_manifest().models[name]
+    for shipped in (entry.onnx, entry.checkpoint, *entry.tflite.values()):
+        assert hashlib.sha256((weights_dir() / shipped.file).read_bytes()).hexdigest() == shipped.sha256, shipped.file
 
 
 # The shipped models that do not yet matte all of the example portrait (docs/models.md): known failures to fix by
@@ -48,7 +48,7 @@ def test_mattes_the_example_portrait(name):
 
 
 def test_default_model_is_shipped():
-    assert read_manifest()["default"] in SHIPPED
+    assert read_manifest().default in SHIPPED
 
 
 def test_readme_main_command(tmp_path):
@@ -64,23 +64,23 @@ def test_readme_main_command(tmp_path):
 
 
 def test_onnx_is_remade_from_the_shipped_weights(tmp_path):
-    """`python -m mmnet.export.ship` on the shipped .pt gives an ONNX file with the same outputs."""
+    """`mmnet ship` on the shipped .pt gives an ONNX file with the same outputs."""
     torch = pytest.importorskip("torch")
-    from mmnet.training.checkpoint import model_from_checkpoint
     from mmnet.export.ship import ship
-    name = read_manifest()["default"]
-    entry = read_manifest()["models"][name]
+    from mmnet.training.checkpoint import load_checkpoint, model_from_checkpoint
+    manifest = read_manifest()
+    entry = manifest.models[manifest.default]
     weights = tmp_path / "weights"
     weights.mkdir()
-    (weights / entry["checkpoint"]).write_bytes((weights_dir() / entry["checkpoint"]).read_bytes())
-    remade = ship(weights / entry["checkpoint"], name, weights_dir=weights, tflite=False)  # ONNX only
-    assert remade["checkpoint_sha256"] == entry["checkpoint_sha256"]
+    (weights / entry.checkpoint.file).write_bytes((weights_dir() / entry.checkpoint.file).read_bytes())
+    remade = ship(weights / entry.checkpoint.file, manifest.default, weights_dir=weights, tflite=False)  # ONNX only
+    assert remade.checkpoint == entry.checkpoint and read_manifest(weights).models == {manifest.default: remade}
     import onnxruntime as ort
-    x = np.random.default_rng(0).random((1, 3, entry["size"], entry["size"]), dtype=np.float32)
-    shipped = ort.InferenceSession(str(weights_dir() / entry["onnx"])).run(None, {"image": x})[0]
-    again = ort.InferenceSession(str(weights / remade["onnx"])).run(None, {"image": x})[0]
+    x = np.random.default_rng(0).random((1, 3, entry.size, entry.size), dtype=np.float32)
+    shipped = ort.InferenceSession(str(weights_dir() / entry.onnx.file)).run(None, {"image": x})[0]
+    again = ort.InferenceSession(str(weights / remade.onnx.file)).run(None, {"image": x})[0]
     assert np.abs(shipped - again).max() < 1e-5
-    state = torch.load(weights_dir() / entry["checkpoint"], weights_only=True)
+    checkpoint = load_checkpoint(weights_dir() / entry.checkpoint.file)
     with torch.no_grad():
-        expected = torch.softmax(model_from_checkpoint(state)(torch.from_numpy(x)), 1)[:, 1:].numpy()
+        expected = torch.softmax(model_from_checkpoint(checkpoint)(torch.from_numpy(x)), 1)[:, 1:].numpy()
     assert np.abs(shipped - expected).max() < 1e-4

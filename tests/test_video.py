@@ -14,7 +14,8 @@ import pytest
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.smoothing import Smoother
-from mmnet.runtime.videoio import is_video, rgb_to_yuv420p
+from mmnet.runtime.videoio import is_video
+from mmnet.runtime.videowriters import rgb_to_yuv420p
 from helpers import SIZE, matte
 
 av = pytest.importorskip("av")

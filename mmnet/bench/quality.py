@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.data.augment import prepare_eval
+from mmnet.data.preprocess import prepare_eval
 from mmnet.data.dataset import Pair, find_pairs, select
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask

@@ -19,7 +19,7 @@ from mmnet.bench.machine import cpu_name
 from mmnet.bench.variants import Variant, all_variants, build, export
 from mmnet.files import write_atomic
 from mmnet.runtime.backends import default_backend, installed_backends
-from mmnet.runtime.weights import read_manifest
+from mmnet.manifest import read_manifest
 
 E2E_THREADS = 2  # the done-criterion: predict against MediaPipe with 2 threads
 FASTEST = "mmnet-1.0-128"  # also timed end to end beside MediaPipe
@@ -91,7 +91,7 @@ def run_bench(config: BenchConfig) -> dict:
     variants = all_variants(config.variants, config.quick)
     with tempfile.TemporaryDirectory(prefix="mmnet-bench-") as folder:
         results["variants"] = [measure_variant(v, Path(folder), config, peaks, pairs) for v in variants]
-        default = read_manifest().get("default")
+        default = read_manifest().default
         shipped = {v.name: v for v in variants if v.shipped}
         if default in shipped:
             log(f"{default}: ONNX Runtime profile, {PROFILE_THREADS} threads")
@@ -205,7 +205,7 @@ def predict_vs_mediapipe(model: str, pairs: list, config: BenchConfig) -> dict:
               for backend in installed_backends() if backend != matting.backend.name}
     if getattr(matting.backend, "precision", "fp32") == "int8":
         others["mmnet predict, litert fp32"] = load(model, threads=E2E_THREADS, backend="litert", precision="fp32")
-    if FASTEST in read_manifest()["models"] and FASTEST != model:
+    if FASTEST in read_manifest().models and FASTEST != model:
         others[f"{FASTEST} predict"] = load(FASTEST, threads=E2E_THREADS)
     runners = {"mmnet predict": lambda: matting.predict(photo),
                **{name: (lambda other=other: other.predict(photo)) for name, other in others.items()}}

@@ -11,7 +11,7 @@ import numpy as np
 
 from mmnet.errors import ConfigError
 from mmnet.models.variants import CATALOGUE, ModelVariant, decimal
-from mmnet.runtime.weights import read_manifest, weights_dir
+from mmnet.manifest import ManifestEntry, read_manifest, weights_dir
 
 QUICK = ("mmnet-0.5-128", "deeplab-os16-0.5-256")  # beside the shipped models in a --quick run
 
@@ -23,7 +23,7 @@ class Variant:
 
     name: str
     spec: ModelVariant
-    shipped: dict | None = None
+    shipped: ManifestEntry | None = None
     params: int = 0
     macs: int = 0
     files: dict[str, Path] = field(default_factory=dict)  # "fp32", "int8" -> ONNX; "tflite-fp32"... -> LiteRT
@@ -58,9 +58,9 @@ def all_variants(names: Sequence[str] | None = None, quick: bool = False) -> lis
     model outside it is added under its manifest name); `names` keeps those named, `quick` the shipped ones
     and QUICK."""
     variants = {spec.name: Variant(spec.name, spec) for spec in CATALOGUE}
-    for name, entry in read_manifest()["models"].items():
-        kwargs = {k: v for k, v in entry.get("model_kwargs", {}).items() if k != "bn_momentum"}
-        variant = variants.setdefault(name, Variant(name, ModelVariant(entry["model"], kwargs, int(entry["size"]))))
+    for name, entry in read_manifest().models.items():
+        kwargs = {k: v for k, v in entry.model_kwargs.items() if k != "bn_momentum"}
+        variant = variants.setdefault(name, Variant(name, ModelVariant(entry.architecture, kwargs, entry.size)))
         variant.shipped = entry
     if names:
         unknown = sorted(set(names) - set(variants))
@@ -80,7 +80,7 @@ def build(variant: Variant):
     if variant.shipped:
         from mmnet.export.formats import Trained
 
-        model = Trained.load(weights_dir() / variant.shipped["checkpoint"]).model
+        model = Trained.load(weights_dir() / variant.shipped.checkpoint.file).model
     else:
         model = variant.spec.create().eval()
     variant.params = count_parameters(model)["params"]
@@ -96,13 +96,12 @@ def export(variant: Variant, model, folder: Path, calibration: np.ndarray | None
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     if variant.shipped:
-        fp32 = weights_dir() / variant.shipped["onnx"]
+        fp32 = weights_dir() / variant.shipped.onnx.file
     else:
         fp32 = export_model(model, folder / f"{variant.name}.onnx", "onnx", variant.size)
     variant.files = {"fp32": fp32}
-    for precision, shipped in ((variant.shipped or {}).get("tflite") or {}).items():
-        if precision != "default":
-            variant.files[f"tflite-{precision}"] = weights_dir() / shipped["file"]
+    for precision, shipped in (variant.shipped.tflite if variant.shipped else {}).items():
+        variant.files[f"tflite-{precision}"] = weights_dir() / shipped.file
     if calibration is not None:
         variant.files["int8"] = export_model(model, folder / f"{variant.name}.int8.onnx", "onnx", variant.size,
                                              calibration=calibration)

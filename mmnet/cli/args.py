@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import math
 
+from mmnet.models.variants import ARCHITECTURES, size_error
+
 MAX_THREADS = 256
 
 
 def input_size(text: str) -> int:
     """An argparse type: a network input side, a positive multiple of 16 (`mmnet.models.variants.check_size`)."""
-    from mmnet.models.variants import size_error  # no torch
     try:
         size = int(text)
     except ValueError:
@@ -45,15 +46,8 @@ def thread_count(text: str) -> int:
 
 def add_architecture_flags(parser: argparse.ArgumentParser) -> None:
     """--arch (its old name --model, kept) and the width flags: a network from a variant, as `mmnet train`'s."""
-    from mmnet.models.variants import ARCHITECTURES  # no torch
     parser.add_argument("--arch", "--model", dest="model", default="mmnet", choices=sorted(ARCHITECTURES),
                         help="the architecture (--model: its old name)")
     parser.add_argument("--width-multiplier", type=float, default=1.0, help="MMNet width (0.5, 0.75, 1.0, 1.4)")
     parser.add_argument("--depth-multiplier", type=float, default=1.0, help="DeepLab MobileNetV2 width")
     parser.add_argument("--output-stride", type=int, default=16, choices=[8, 16], help="DeepLab output stride")
-
-
-def preset_names() -> list[str]:
-    """The presets, the original's scripts' settings (`--preset` of train and evaluate)."""
-    from mmnet.training.presets import PRESETS  # plain data, no torch
-    return sorted(PRESETS)

@@ -69,7 +69,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _add_ship(sub: argparse._SubParsersAction) -> None:
-    from mmnet.export.ship import CALIBRATION_IMAGES, WEIGHTS  # no torch until it runs
+    from mmnet.export.ship import CALIBRATION_IMAGES  # no torch until it runs
     p = sub.add_parser("ship", help="ship a trained model inside the package: its .pt, .onnx and .tflite files, "
                                     "each checked against PyTorch, and its manifest entry")
     p.add_argument("checkpoint", help="a shipped name (its .pt), a checkpoint file or a train dir (its newest)")
@@ -80,7 +80,7 @@ def _add_ship(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", type=int, default=CALIBRATION_IMAGES, help="int8 calibration photos")
     p.add_argument("--no-tflite", dest="tflite", action="store_false",
                    help="ONNX only (LiteRT files need pip install mmnet[tflite])")
-    p.add_argument("--weights-dir", type=Path, default=WEIGHTS,
+    p.add_argument("--weights-dir", type=Path,
                    help="where the files and manifest.json go (default: the package's mmnet/weights)")
     p.set_defaults(handler=_ship)
 
@@ -91,4 +91,4 @@ def _ship(args: argparse.Namespace) -> None:
     from mmnet.training.checkpoint import resolve_checkpoint
     entry = ship(resolve_checkpoint(args.checkpoint), args.name, args.default, weights_dir=args.weights_dir,
                  dataset=args.dataset, calibration=args.calibration, tflite=args.tflite)
-    print(json.dumps(entry, indent=2))
+    print(json.dumps(entry.to_json(), indent=2))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mmnet.cli.args import add_architecture_flags, input_size, preset_names
+from mmnet.cli.args import add_architecture_flags, input_size
+from mmnet.training.presets import PRESETS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from mmnet.training.flags import add_settings_flags  # plain data, no torch
     p = sub.add_parser("train", help="train a model on <dataset>/<split>/{image,mask}")
-    p.add_argument("--preset", choices=preset_names(), help="the original's script settings")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="the original's script settings")
     add_settings_flags(p, {"size": input_size})
     p.set_defaults(handler=_train)
 
@@ -31,7 +32,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint, the newest of a train dir, or every one (--loop)")
-    p.add_argument("--preset", choices=preset_names(), help="accepted for the original's scripts")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="accepted for the original's scripts")
     p.add_argument("--dataset-path", required=True)
     p.add_argument("--checkpoint-path", required=True, help="a checkpoint file or a train dir")
     p.add_argument("--dataset-split-name", default="test")
@@ -98,17 +99,15 @@ def _add_average(sub: argparse._SubParsersAction) -> None:
 
 
 def _average(args: argparse.Namespace) -> None:
-    import torch
-
-    from mmnet.files import atomic_write, refuse_existing, refuse_input
+    from mmnet.files import refuse_existing, refuse_input
     from mmnet.training.average import average_checkpoints
     from mmnet.training.checkpoint import resolve_checkpoint
     try:
         refuse_input(args.output, [resolve_checkpoint(model) for model in args.models])
         refuse_existing(args.output, args.overwrite)
-        state = average_checkpoints(args.models, args.weights)
+        soup = average_checkpoints(args.models, args.weights)
     except (OSError, ValueError) as error:  # each names the file or the mismatch
         raise SystemExit(f"mmnet average: {error}") from None
-    atomic_write(args.output, lambda tmp: torch.save(state, tmp))
-    parts = ", ".join(f"{part['source']} × {part['weight']:.3g}" for part in state["averaged_from"])
+    soup.save(args.output)
+    parts = ", ".join(f"{part['source']} × {part['weight']:.3g}" for part in soup.averaged_from)
     print(f"wrote {args.output}: {parts}")

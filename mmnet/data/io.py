@@ -1,5 +1,5 @@
-"""Decode photos and alpha mattes into uint8 arrays, with errors that name the file, and encode PNGs
-(numpy + cv2 only).
+"""Decode photos and alpha mattes into uint8 arrays, with errors that name the file (numpy + cv2 only;
+`mmnet.data.encode` writes them).
 
 One decode path: `decode_image_bytes` / `decode_mask_bytes` take the encoded bytes (a file, stdin, an
 upload); `read_image` / `read_mask` read a file and call them. `IMAGE_SUFFIXES` and `find_photos` say which
@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import select
 import stat
-import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,13 +27,13 @@ import cv2
 import numpy as np
 
 from mmnet.data.header import image_size, known_format
-from mmnet.errors import ConfigError, MmnetError
+from mmnet.errors import MmnetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # the files taken as photos
 MAX_PIXELS = 110_000_000  # the default limit on width × height: a 100-megapixel photo (11648×8736) passes
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-_JPEG_SOI = b"\xff\xd8"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SOI = b"\xff\xd8"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROWS = 256  # rows per band of `to_uint8` for a float matte
 MAX_JPEG_SCANS = 256  # progressive JPEGs have about 10; each scan is a pass over the whole image (60,000: 58 s)
 HEADER_BYTES = 1 << 20  # read first, and the size in it checked, before the rest of a file
@@ -87,118 +86,6 @@ def decode_mask_bytes(data: bytes, name: str, max_pixels: int | None = MAX_PIXEL
         equal = np.array_equal(first, pixels[..., 1]) and np.array_equal(first, pixels[..., 2])
         pixels = np.ascontiguousarray(first) if equal else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     return to_uint8(pixels)
-
-
-def encode_png(pixels: np.ndarray, compression: int = 1, in_place: bool = False) -> bytes:
-    """uint8 H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) -> PNG bytes. zlib level 1 by default, every row
-    filtered by "up" (libpng's default tries all five filters on every row), a matte run-length coded: on
-    600×800 EG1800 hold-out photos that took an alpha PNG from 4.3 to 1.7 ms and 60 to 46 KB, an RGBA cut-out
-    from 25 to 15 ms (522 to 514 KB), a composite from 21 to 12 ms (437 to 434 KB). in_place: swap the colour
-    channels in `pixels` itself (no copy)."""
-    if pixels.ndim == 3:
-        code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-        pixels = cv2.cvtColor(pixels, code, dst=pixels) if in_place else cv2.cvtColor(pixels, code)
-    options = [cv2.IMWRITE_PNG_COMPRESSION, compression, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
-    if pixels.ndim == 2:
-        options += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-    ok, encoded = cv2.imencode(".png", pixels, options)
-    if not ok:
-        raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as PNG")
-    return encoded.tobytes()
-
-
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # what a matte, cut-out or composite can be written as
-_RECORD = b"mmnet"  # the keyword of the PNG text chunk, and the prefix of the JPEG comment, that hold a record
-_WEBP_RECORD = b"MMNT"  # the WebP chunk that holds one (decoders skip chunks they do not know)
-
-
-def encode_image(pixels: np.ndarray, suffix: str = ".png", record: str | None = None, in_place: bool = False
-                 ) -> bytes:
-    """uint8 H×W, H×W×3 (RGB) or H×W×4 (RGBA) -> PNG, JPEG (quality 95; no alpha) or lossless WebP bytes, by
-    `suffix`; `record` (text, e.g. how the image was made) goes into a PNG text chunk, a JPEG comment or a
-    WebP chunk of its own."""
-    suffix = suffix.lower()
-    if suffix == ".png":
-        data = encode_png(pixels, in_place=in_place)
-        return png_with_record(data, record) if record is not None else data
-    if suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError(f"cannot write {suffix} images (write {', '.join(OUTPUT_SUFFIXES)})")
-    if suffix in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[2] == 4:
-        raise ConfigError("JPEG has no alpha channel: write the cut-out as .png or .webp")
-    if pixels.ndim == 3:
-        code = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-        pixels = cv2.cvtColor(pixels, code, dst=pixels) if in_place else cv2.cvtColor(pixels, code)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix != ".webp" else [cv2.IMWRITE_WEBP_QUALITY, 101]
-    ok, encoded = cv2.imencode(suffix, pixels, params)
-    if not ok:
-        raise ValueError(f"cannot encode a {pixels.shape} {pixels.dtype} array as {suffix}")
-    data = encoded.tobytes()
-    if record is not None and suffix == ".webp":
-        return webp_with_record(data, record)
-    if record is not None:
-        comment = _RECORD + b":" + record.encode("utf-8")
-        data = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
-    return data
-
-
-def png_with_record(data: bytes, record: str) -> bytes:
-    """PNG bytes with `record` in a text chunk, after the signature and IHDR. Joined from views: one copy of
-    the PNG, not three at once (a 100-megapixel cut-out's PNG can be 160 MB)."""
-    chunk = _png_chunk(b"tEXt", _RECORD + b"\0" + record.encode("latin-1", "replace"))
-    view = memoryview(data)
-    return b"".join((view[:33], chunk, view[33:]))
-
-
-def webp_with_record(data: bytes, record: str) -> bytes:
-    """A lossless WebP (one VP8L chunk, as OpenCV writes it) in WebP's extended form, with `record` in a chunk
-    after the VP8X header."""
-    bits = int.from_bytes(data[21:25], "little")  # VP8L: width-1 (14 bits), height-1 (14), alpha used (1)
-    flags = 0x10 if bits >> 28 & 1 else 0
-    header = bytes([flags, 0, 0, 0]) + (bits & 0x3FFF).to_bytes(3, "little") + (bits >> 14 & 0x3FFF).to_bytes(
-        3, "little")
-    body = b"WEBP" + _riff_chunk(b"VP8X", header) + _riff_chunk(_WEBP_RECORD, record.encode("utf-8")) + data[12:]
-    return b"RIFF" + len(body).to_bytes(4, "little") + body
-
-
-def _riff_chunk(kind: bytes, body: bytes) -> bytes:
-    return kind + len(body).to_bytes(4, "little") + body + b"\0" * (len(body) % 2)
-
-
-def read_record(path: str | Path) -> str | None:
-    """The record `encode_image` put into the image file at `path`, or None (none, or not readable)."""
-    try:
-        file, status = open_input(path)
-        with file:
-            head = file.read(1 << 16) if stat.S_ISREG(status.st_mode) else b""  # a pipe's data is not ours to take
-    except (OSError, ImageReadError):
-        return None
-    if head.startswith(_PNG_SIGNATURE):
-        pos = len(_PNG_SIGNATURE)
-        while pos + 8 <= len(head):
-            length, kind = int.from_bytes(head[pos:pos + 4], "big"), head[pos + 4:pos + 8]
-            body = head[pos + 8:pos + 8 + length]
-            if kind == b"tEXt" and body.startswith(_RECORD + b"\0"):
-                return body[len(_RECORD) + 1:].decode("latin-1")
-            if kind in (b"IDAT", b"IEND"):
-                return None
-            pos += 12 + length
-    if head.startswith(_JPEG_SOI):
-        pos = 2
-        while pos + 4 <= len(head) and head[pos] == 0xFF and head[pos + 1] not in (0xDA, 0xD9):
-            length = int.from_bytes(head[pos + 2:pos + 4], "big")
-            body = head[pos + 4:pos + 2 + length]
-            if head[pos + 1] == 0xFE and body.startswith(_RECORD + b":"):
-                return body[len(_RECORD) + 1:].decode("utf-8", "replace")
-            pos += 2 + length
-    if head.startswith(b"RIFF") and head[8:16] == b"WEBPVP8X":
-        length = int.from_bytes(head[34:38], "little")  # the chunk after VP8X (10 bytes, from 12)
-        if head[30:34] == _WEBP_RECORD:
-            return head[38:38 + length].decode("utf-8", "replace")
-    return None
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
 
 def _read_bytes(path: str | Path, max_pixels: int | None = None) -> bytes:
@@ -263,13 +150,13 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
     if not data:
         raise ImageReadError(name, "empty file")
     check_size(data, name, max_pixels)
-    scans = _jpeg_scans(data) if data.startswith(_JPEG_SOI) else 0
+    scans = _jpeg_scans(data) if data.startswith(JPEG_SOI) else 0
     if scans is None:
         raise ImageReadError(name, "truncated JPEG (no end-of-image marker)")
     if scans > MAX_JPEG_SCANS:
         raise ImageReadError(name, f"a JPEG of {scans} scans (a photo has a few, at most a few dozen); not "
                                    f"decoded, each costs a pass over the whole image")
-    if data.startswith(_PNG_SIGNATURE) and not _png_is_complete(data):
+    if data.startswith(PNG_SIGNATURE) and not _png_is_complete(data):
         raise ImageReadError(name, "truncated PNG (no IEND chunk)")
     try:
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _DECODE_FLAGS)
@@ -398,7 +285,7 @@ def _skip_entropy_coded(data: bytes, pos: int) -> int:
 
 def _png_is_complete(data: bytes) -> bool:
     """Follow the PNG chunks; True when they reach IEND within the data."""
-    pos, end = len(_PNG_SIGNATURE), len(data)
+    pos, end = len(PNG_SIGNATURE), len(data)
     while pos + 8 <= end:
         length = int.from_bytes(data[pos:pos + 4], "big")
         if data[pos + 4:pos + 8] == b"IEND":

@@ -122,7 +122,7 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
         queue = pending()
         for step, path in queue:
             try:
-                state = load_checkpoint(path)
+                checkpoint = load_checkpoint(path)
             except FileNotFoundError:  # pruned by the trainer before we got to it
                 done.add(step)
                 continue
@@ -132,13 +132,13 @@ def run_evaluation(dataset_path: str, checkpoint_path: str, split: str = "test",
                 print(f"warning: {error}; skipped", file=sys.stderr, flush=True)
                 done.add(step)
                 continue
-            step = state["step"]
-            eval_size = size or state["size"]
+            step = checkpoint.step
+            eval_size = size or checkpoint.size
             if eval_size not in datasets:
                 datasets[eval_size] = MattingDataset(dataset_path, split, eval_size, augment=False,
                                                      holdout_percent=val_holdout, holdout=val_holdout > 0,
                                                      keep_full_masks=True)
-            scores = evaluate_model(model_from_checkpoint(state, use_ema), datasets[eval_size], batch_size)
+            scores = evaluate_model(model_from_checkpoint(checkpoint, use_ema), datasets[eval_size], batch_size)
             print(f"step {step}: {format_scores(scores)}", flush=True)
             log.add(step, path, scores)
             keeper.update(step, path, scores)

@@ -17,7 +17,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from mmnet.data.augment import resize_align_corners
+from mmnet.data.preprocess import resize_align_corners
 
 METRIC_NAMES: tuple[str, ...] = (
     "mad", "gauss_grad",              # network resolution, gt resized (bilinear) to pred's size

@@ -1,5 +1,5 @@
 """One entry point for every export: trained weights (`Trained.load`) or a torch model -> an ONNX (fp32 or
-int8) or TFLite file. `mmnet export`, `mmnet.export.ship`, `mmnet bench` and the runtime (a `.pt` given to
+int8) or TFLite file. `mmnet export`, `mmnet ship`, `mmnet bench` and the runtime (a `.pt` given to
 `mmnet.load`, exported on the fly) all start here. A new format is a branch of `export_model` (and a choice
 of `mmnet export --format`)."""
 from __future__ import annotations
@@ -15,23 +15,23 @@ from mmnet.export import FORMATS
 from mmnet.export.onnx import export_onnx
 from mmnet.files import atomic_write
 from mmnet.models.variants import ONNX_MIN_SIZE, check_size
-from mmnet.training.checkpoint import load_model
+from mmnet.training.checkpoint import Checkpoint, load_model
 
 
 @dataclass
 class Trained:
-    """A trained network, ready to export: the model (eval mode), its checkpoint state and the side S."""
+    """A trained network, ready to export: the model (eval mode), its checkpoint and the side S."""
 
     model: nn.Module
-    state: dict
+    checkpoint: Checkpoint
     size: int
 
     @classmethod
     def load(cls, source: str | Path, size: int | None = None, use_ema: bool = True) -> Trained:
         """A shipped model name, a checkpoint file or a train dir (its newest); `size` (default: the
         checkpoint's) is the side the files will take."""
-        model, state = load_model(source, use_ema)
-        return cls(model, state, int(size or state["size"]))
+        model, checkpoint = load_model(source, use_ema)
+        return cls(model, checkpoint, int(size or checkpoint.size))
 
     def export(self, path: str | Path, fmt: str = "onnx", dynamic: bool = False,
                calibration: np.ndarray | None = None) -> Path:

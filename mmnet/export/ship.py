@@ -20,19 +20,18 @@ done, and imported only then, so that a missing package is named with the extra 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from mmnet.errors import MmnetError
 from mmnet.extras import pip_install
-from mmnet.files import atomic_write
-from mmnet.runtime.weights import sha256_of
+from mmnet import manifest
+from mmnet.files import sha256_of
+from mmnet.manifest import ManifestEntry, ShippedFile
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-SHIPPED_KEYS = ("model_name", "model_kwargs", "size", "step")
 CALIBRATION_IMAGES = 64
 INT8_GAUSS_GRAD_BOUND = 0.02  # int8 is the default where GAUSS_GRAD is at most 2 % above PyTorch's
 INT8_IOU_BOUND = 0.003  # and IoU at most 0.003 below
@@ -40,56 +39,43 @@ NEEDED = ("torch", "onnx", "onnxscript")  # and, for the LiteRT files, TFLITE_NE
 TFLITE_NEEDED = ("litert_torch",)
 
 
-def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_dir: Path = WEIGHTS,
-         dataset: str | Path | None = None, calibration: int = CALIBRATION_IMAGES, tflite: bool = True) -> dict:
+def ship(checkpoint: str | Path, name: str, make_default: bool = False, weights_dir: str | Path | None = None,
+         dataset: str | Path | None = None, calibration: int = CALIBRATION_IMAGES,
+         tflite: bool = True) -> ManifestEntry:
     """Write NAME.pt (the EMA weights where kept, no optimizer), NAME.onnx and (`tflite`) NAME.tflite and,
-    with a `dataset`, NAME.int8.tflite into `weights_dir`, check each against PyTorch and record them in its
-    manifest.json. Returns the manifest entry. The files, NAME.pt included, are made and checked in a staging
-    folder first and moved into place together with the manifest: a failure leaves `weights_dir` as it was."""
-    import torch
-
+    with a `dataset`, NAME.int8.tflite into `weights_dir` (default: the package's), check each against PyTorch
+    and record them in its manifest. Returns the manifest entry. The files, NAME.pt included, are made and
+    checked in a staging folder first and moved into place together with the manifest: a failure leaves
+    `weights_dir` as it was."""
     from mmnet.export.check import validation_split
     from mmnet.export.formats import Trained
 
-    source, weights_dir = Path(checkpoint), Path(weights_dir)
+    source, folder = Path(checkpoint), Path(weights_dir or manifest.weights_dir())
     trained = Trained.load(source)
-    model, state = trained.model, trained.state
-    slim = {**{key: state[key] for key in SHIPPED_KEYS}, "ema": None,
-            "model": {k: v.contiguous() for k, v in model.state_dict().items()},
-            "config": state.get("config"), **provenance(state)}
-    pt_path = weights_dir / f"{name}.pt"
-    holdout = validation_split(dataset, state["size"]) if dataset else None
-    weights_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=weights_dir, prefix=".ship-") as folder:
-        staging = Path(folder)
+    model, size = trained.model, trained.size
+    slim = replace(trained.checkpoint, weights={k: v.contiguous() for k, v in model.state_dict().items()},
+                   ema=None, optimizer=None)
+    pt_path = folder / f"{name}.pt"
+    holdout = validation_split(dataset, size) if dataset else None
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".ship-") as staging_dir:
+        staging = Path(staging_dir)
         if pt_path.resolve() != source.resolve():
-            pt_path = staging / pt_path.name
-            torch.save(slim, pt_path)
+            pt_path = slim.save(staging / pt_path.name)
         onnx_path = trained.export(staging / f"{name}.onnx")
-        entry = {"onnx": onnx_path.name, "sha256": sha256_of(onnx_path), "checkpoint": pt_path.name,
-                 "checkpoint_sha256": sha256_of(pt_path), "size": state["size"], "model": state["model_name"],
-                 "model_kwargs": state["model_kwargs"], "step": state["step"],
-                 **provenance(state),
-                 "onnx_check": checked(model, onnx_path, state["size"], holdout)}
-        if tflite:
-            entry["tflite"] = ship_tflite(model, name, state["size"], staging, dataset, calibration, holdout)
-        stale = weights_dir / f"{name}.int8.tflite"
-        if "int8" not in entry.get("tflite", {}) and stale.exists():
+        onnx = ShippedFile(onnx_path.name, sha256_of(onnx_path), checked(model, onnx_path, size, holdout))
+        tflite_files, tflite_default = ship_tflite(model, name, size, staging, dataset, calibration, holdout) \
+            if tflite else ({}, None)
+        entry = ManifestEntry(slim.architecture, slim.model_kwargs, size, slim.step, onnx,
+                              ShippedFile(pt_path.name, sha256_of(pt_path)), tflite_files, tflite_default,
+                              slim.averaged_from)
+        stale = folder / f"{name}.int8.tflite"
+        if "int8" not in entry.tflite and stale.exists():
             stale.unlink()  # not remade (no calibration photos): not left beside the new files either
         for made in staging.iterdir():
-            os.replace(made, weights_dir / made.name)
-    manifest_path = weights_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
-    manifest["models"][name] = entry
-    if make_default or "default" not in manifest:
-        manifest["default"] = name
-    atomic_write(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+            os.replace(made, folder / made.name)
+    manifest.write_manifest(manifest.read_manifest(folder).with_model(name, entry, make_default))
     return entry
-
-
-def provenance(state: dict) -> dict:
-    """What a checkpoint says of where it came from beyond training: the sources of an averaged one."""
-    return {"averaged_from": state["averaged_from"]} if "averaged_from" in state else {}
 
 
 def checked(model, path: Path, size: int, holdout) -> dict:
@@ -102,28 +88,28 @@ def checked(model, path: Path, size: int, holdout) -> dict:
     return {"random": checks[0].summary(), **({"holdout": checks[1].summary()} if holdout else {})}
 
 
-def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration: int, holdout) -> dict:
+def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration: int,
+                holdout) -> tuple[dict[str, ShippedFile], str]:
     """NAME.tflite (fp32) and, with a dataset, NAME.int8.tflite calibrated on its training photos outside
-    the hold-out; {"default": precision, "fp32": {...}, "int8": {...}} for the manifest."""
+    the hold-out: ({precision: file}, the precision LiteRT runs by default)."""
     from mmnet.bench.quality import calibration_batch
     from mmnet.export.tflite import export_tflite  # needs litert-torch
 
-    files = {"fp32": export_tflite(model, folder / f"{name}.tflite", size)}
+    paths = {"fp32": export_tflite(model, folder / f"{name}.tflite", size)}
     if dataset:
         photos = calibration_batch(Path(dataset), size, calibration)
-        files["int8"] = export_tflite(model, folder / f"{name}.int8.tflite", size, calibration=photos)
-    entry: dict = {"default": "fp32"}
-    for precision, path in files.items():
-        entry[precision] = {"file": path.name, "sha256": sha256_of(path), "check": checked(model, path, size, holdout)}
-    if "int8" in files:
-        entry["int8"]["calibration_images"] = calibration
-        int8 = entry["int8"]["check"]["holdout"]
-        if int8["gauss_grad_change"] <= INT8_GAUSS_GRAD_BOUND and int8["iou_change"] >= -INT8_IOU_BOUND:
-            entry["default"] = "int8"
-        else:
-            print(f"{name}: int8 is outside the bounds (GAUSS_GRAD {100 * int8['gauss_grad_change']:+.2f}%, IoU "
-                  f"{int8['iou_change']:+.4f}); LiteRT runs fp32 by default", flush=True)
-    return entry
+        paths["int8"] = export_tflite(model, folder / f"{name}.int8.tflite", size, calibration=photos)
+    files = {precision: ShippedFile(path.name, sha256_of(path), checked(model, path, size, holdout),
+                                    calibration if precision == "int8" else None)
+             for precision, path in paths.items()}
+    if "int8" not in files:
+        return files, "fp32"
+    int8 = files["int8"].check["holdout"]
+    if int8["gauss_grad_change"] <= INT8_GAUSS_GRAD_BOUND and int8["iou_change"] >= -INT8_IOU_BOUND:
+        return files, "int8"
+    print(f"{name}: int8 is outside the bounds (GAUSS_GRAD {100 * int8['gauss_grad_change']:+.2f}%, IoU "
+          f"{int8['iou_change']:+.4f}); LiteRT runs fp32 by default", flush=True)
+    return files, "fp32"
 
 
 def check_installed(tflite: bool) -> None:

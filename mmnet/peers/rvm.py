@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mmnet.data.augment import pixels_to_float
+from mmnet.data.preprocess import pixels_to_float
 from mmnet.peers.mediapipe import PeerModelError
 from mmnet.peers.wheels import fetch_wheel_member
 

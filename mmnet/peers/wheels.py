@@ -13,7 +13,7 @@ from pathlib import Path
 from mmnet.cache import cache_dir
 from mmnet.errors import MmnetError
 from mmnet.files import write_atomic
-from mmnet.runtime.weights import sha256_of
+from mmnet.files import sha256_of
 
 PIP_TIMEOUT_S = 600
 

@@ -18,45 +18,16 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol
-
 import numpy as np
 
-from mmnet.data.augment import pixels_to_float
-from mmnet.runtime.weights import WeightsError, resolve, shipped_name, shipped_tflite
+from mmnet.runtime.interface import INPUT, OUTPUT, Backend, BackendError, Port, last_line, pixels_to_batch
+from mmnet.runtime.weights import resolve, shipped_name, shipped_tflite
 
 BACKENDS = ("litert", "onnxruntime", "openvino")  # in order of preference where a model has the file
 MODULES = {"litert": "ai_edge_litert", "onnxruntime": "onnxruntime", "openvino": "openvino"}
 EXTRAS = {"litert": "litert", "onnxruntime": "onnxruntime", "openvino": "openvino"}
 FORMATS = {"litert": ".tflite", "onnxruntime": ".onnx", "openvino": ".onnx"}
 ACCELERATED = ("CUDAExecutionProvider", "CoreMLExecutionProvider")
-INPUT, OUTPUT = "image", "alpha"
-
-
-class BackendError(WeightsError):
-    """A backend that is unknown, not installed or cannot run the file; the message says which."""
-
-
-class Port(NamedTuple):
-    """An input or output of the graph: its name and shape (None or a string for a free dimension)."""
-
-    name: str
-    shape: list[int | str | None]
-
-
-class Backend(Protocol):
-    """What `Matting` needs from a runtime."""
-
-    name: str
-    path: Path
-
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
-
-    def run_pixels(self, pixels: np.ndarray) -> np.ndarray: ...
-
-    def get_inputs(self) -> list[Port]: ...
-
-    def get_outputs(self) -> list[Port]: ...
 
 
 # ------------------------------------------------------------------------------------------- choice
@@ -138,19 +109,6 @@ def open_backend(path: str | Path, backend: str | None = None, *, threads: int |
     return OpenVinoBackend(path, threads, size)
 
 
-def _last_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[-1] if lines else type(error).__name__
-
-
-def pixels_to_batch(pixels: np.ndarray) -> np.ndarray:
-    """uint8 N×H×W×3 RGB -> float32 N×3×H×W in [0, 1], as `mmnet.data.augment.prepare_eval` makes them."""
-    pixels = np.asarray(pixels)
-    if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[3] != 3:
-        raise ValueError(f"expected uint8 N×H×W×3 pixels, got {pixels.dtype} {pixels.shape}")
-    return pixels_to_float(pixels)
-
-
 # ------------------------------------------------------------------------------------------ backends
 
 class OnnxRuntimeBackend:
@@ -176,7 +134,7 @@ class OnnxRuntimeBackend:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=chosen)
         except Exception as error:  # ORT raises its own types for a broken file or an unknown provider
-            raise BackendError(f"{self.path}: cannot start ONNX Runtime on it ({_last_line(error)})") from None
+            raise BackendError(f"{self.path}: cannot start ONNX Runtime on it ({last_line(error)})") from None
 
     @classmethod
     def from_session(cls, session, path: str | Path) -> OnnxRuntimeBackend:
@@ -222,7 +180,7 @@ class OpenVinoBackend:
         try:
             self._model = self._core.read_model(str(self.path))
         except Exception as error:  # OpenVINO raises RuntimeError subclasses with long traces
-            raise BackendError(f"{self.path}: cannot read it with OpenVINO ({_last_line(error)})") from None
+            raise BackendError(f"{self.path}: cannot read it with OpenVINO ({last_line(error)})") from None
         self._requests: dict[tuple[int, ...], object] = {}
         self.session = None  # the compiled model of the last shape compiled
         batch, channels, *sides = self.get_inputs()[0].shape
@@ -261,7 +219,7 @@ class OpenVinoBackend:
                 self.session = self._core.compile_model(model, "CPU", self.config)
             except Exception as error:  # OpenVINO raises RuntimeError subclasses with long traces
                 raise BackendError(f"{self.path}: OpenVINO cannot compile it for input {shape} "
-                                   f"({_last_line(error)})") from None
+                                   f"({last_line(error)})") from None
             request = self._requests[shape] = self.session.create_infer_request()
         return request
 

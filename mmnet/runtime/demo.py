@@ -4,7 +4,7 @@ composite side by side, with the frame rate drawn on it.
 Frames are matted one after another as a live camera feed would be (network input, network, temporal
 smoothing, full-size matte, composite), and the rate drawn is that of this whole loop on this machine,
 averaged over the last second of frames, with the network's own time beside it. Reading and writing reuse
-`mmnet.runtime.videoio` (audio and timestamps kept).
+`mmnet.runtime.videoio` and `videowriters` (audio and timestamps kept).
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from mmnet.runtime.render import render_options
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
 from mmnet.runtime.sources import UsageError
 from mmnet.runtime.stats import Stats
-from mmnet.runtime.videoio import Reader, VideoError, VideoWriter, import_av
+from mmnet.runtime.videoio import Reader, VideoError, import_av
+from mmnet.runtime.videowriters import VideoWriter
 
 MAX_HEIGHT = 720  # default panel height: the clip's, at most this
 LABELS = ("input", "matte", "composite")

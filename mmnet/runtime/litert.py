@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.runtime.backends import BackendError, Port, _last_line, pixels_to_batch
+from mmnet.runtime.interface import BackendError, Port, last_line, pixels_to_batch
 
 PIXEL_SCALE, PIXEL_ZERO = 1 / 255, -128  # an int8 input that is exactly the uint8 pixel minus 128
 # LiteRT's own default is one thread; mmnet's, as ONNX Runtime's, is the cores, up to 4 (these graphs are small).
@@ -74,7 +74,7 @@ class LiteRtBackend:
             self.session = Interpreter(model_path=str(self.path), num_threads=self.threads)
             allocate_quietly(self.session)
         except (ValueError, RuntimeError) as error:
-            raise BackendError(f"{self.path}: cannot load it in LiteRT ({_last_line(error)})") from None
+            raise BackendError(f"{self.path}: cannot load it in LiteRT ({last_line(error)})") from None
         inputs, outputs = self.session.get_input_details(), self.session.get_output_details()
         shape = tuple(int(n) for n in inputs[0]["shape"]) if len(inputs) == 1 else ()
         if len(shape) != 4 or shape[0] != 1 or shape[1] != shape[2] or shape[3] != 3 or len(outputs) != 1 \

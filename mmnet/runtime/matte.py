@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.data.io import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_image_bytes, encode_image, read_image, \
-    read_record, read_size
+from mmnet.data.encode import encode_image, read_record
+from mmnet.data.io import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_image_bytes, read_image, read_size
 from mmnet.files import ReadOnlyOutput, foreign, write_atomic
 from mmnet.runtime import video
 from mmnet.runtime.model import Matting, load

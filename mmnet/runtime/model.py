@@ -1,7 +1,7 @@
 """`load` a model and run it: `Matting.predict` (alpha), `cutout` (RGBA), `composite` (new background).
 
 LiteRT, ONNX Runtime or OpenVINO (`mmnet.runtime.backends`) + numpy + OpenCV only, never torch. The photo is
-squash-resized to S×S uint8 pixels exactly as in training (`mmnet.data.augment.prepare_eval`), which every
+squash-resized to S×S uint8 pixels exactly as in training (`mmnet.data.preprocess.prepare_eval`), which every
 backend takes (`run_pixels`), and the S×S matte is brought back to the photo's size by `mmnet.runtime.refine`,
 guided by those same pixels.
 """
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.data.augment import resize_align_corners
+from mmnet.data.preprocess import resize_align_corners
 from mmnet.runtime import compose, refine as refining
-from mmnet.runtime.backends import Backend, OnnxRuntimeBackend, choose, open_backend
+from mmnet.runtime.backends import OnnxRuntimeBackend, choose, open_backend
+from mmnet.runtime.interface import Backend
 from mmnet.runtime.compose import Background
 from mmnet.runtime.images import ImageLike, to_rgb
 from mmnet.runtime.weights import WeightsError, input_size

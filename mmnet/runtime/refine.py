@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from mmnet.data.augment import align_corners_scale, resize_align_corners
+from mmnet.data.preprocess import align_corners_scale, resize_align_corners
 
 RADIUS = 1  # box radius at S×S
 EPS = 1e-5  # regularisation, colours in [0, 1]: larger -> closer to plain bilinear

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmnet.data.io import IMAGE_SUFFIXES, OUTPUT_SUFFIXES, find_photos
+from mmnet.data.encode import OUTPUT_SUFFIXES
+from mmnet.data.io import IMAGE_SUFFIXES, find_photos
 from mmnet.errors import MmnetError
 from mmnet.files import OutputIsInput, replaced_input
 

@@ -34,8 +34,8 @@ from mmnet.runtime.render import Render, fingerprint
 from mmnet.runtime.smoothing import SMOOTH_DEFAULT, Smoother
 from mmnet.runtime.sources import UsageError, refusal, replaced_input
 from mmnet.runtime.stats import Stats
-from mmnet.runtime.videoio import (CONTAINERS, VIDEO_SUFFIXES, Reader, SequenceWriter, VideoError, VideoWriter,
-                                   error_reason, import_av, is_video, read_record)
+from mmnet.runtime.videoio import VIDEO_SUFFIXES, Reader, VideoError, error_reason, import_av, is_video
+from mmnet.runtime.videowriters import CONTAINERS, SequenceWriter, VideoWriter, read_record
 
 if TYPE_CHECKING:
     from mmnet.runtime.model import Matting

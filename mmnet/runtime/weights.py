@@ -1,6 +1,6 @@
 """Find the file behind a model name or path, and the side S it takes (an S×S photo).
 
-Four kinds of model: a shipped name from `mmnet/weights/manifest.json` (its checksum checked; its ONNX
+Four kinds of model: a shipped name from the manifest (`mmnet.manifest`; its checksum checked; its ONNX
 file, and its LiteRT files by precision where it ships them: `shipped_tflite`), a path to an `.onnx` or a
 `.tflite` file, or a training checkpoint `.pt`, exported once to a cached ONNX file. Only the last imports
 torch (`pip install mmnet[train]`), in `_from_checkpoint`: the runtime's one door into the training world,
@@ -8,41 +8,14 @@ torch (`pip install mmnet[train]`), in `_from_checkpoint`: the runtime's one doo
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
-from importlib import resources
 from pathlib import Path
 
 from mmnet.cache import cache_dir
-from mmnet.errors import MmnetError
+from mmnet.errors import WeightsError
+from mmnet.files import sha256_of
+from mmnet.manifest import CHECKPOINT_SUFFIXES, ShippedFile, read_manifest
 from mmnet.models.variants import ONNX_MIN_SIZE, size_error
-
-MANIFEST = "manifest.json"
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
-PRECISIONS = ("fp32", "int8")
-
-
-class WeightsError(MmnetError, ValueError):
-    """A model that cannot be found or used; the message names the file or the name."""
-
-
-def weights_dir() -> Path:
-    """The folder of the shipped models, `mmnet/weights/`."""
-    return Path(str(resources.files("mmnet.weights")))
-
-
-def read_manifest() -> dict:
-    """The shipped models' manifest: {"default": NAME, "models": {NAME: {"onnx", "sha256", "size", ...,
-    "tflite": {"default": PRECISION, "fp32": {"file", "sha256", ...}, "int8": {...}}}}}."""
-    path = weights_dir() / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: cannot read the weights manifest ({error})") from None
-    if not isinstance(manifest.get("models"), dict):
-        raise WeightsError(f"{path}: the manifest has no 'models' map")
-    return manifest
 
 
 def resolve(name_or_path: str | Path | None = None, size: int | None = None) -> tuple[Path, int]:
@@ -54,16 +27,19 @@ def resolve(name_or_path: str | Path | None = None, size: int | None = None) -> 
         raise WeightsError(error)
     manifest = read_manifest()
     if name_or_path is None:
-        name_or_path = manifest.get("default")
-        if name_or_path not in manifest["models"]:
+        name_or_path = manifest.default
+        if name_or_path not in manifest.models:
             raise WeightsError("no shipped weights yet: pass a path to an .onnx or a checkpoint")
-    if isinstance(name_or_path, str) and name_or_path in manifest["models"]:
-        return _shipped(name_or_path, manifest["models"][name_or_path], size)
+    if isinstance(name_or_path, str) and name_or_path in manifest.models:
+        entry = manifest.models[name_or_path]
+        if size is not None and size != entry.size:
+            raise WeightsError(f"{name_or_path}: this model takes {entry.size}×{entry.size} photos, not size {size}")
+        return shipped_file(name_or_path, entry.onnx, manifest.folder), entry.size
     path = Path(name_or_path)
     if not path.is_file():
         if path.suffix.lower() in (".onnx", ".tflite", *CHECKPOINT_SUFFIXES) or path.parent != Path("."):
             raise WeightsError(f"{path}: model file does not exist")
-        known = ", ".join(sorted(manifest["models"])) or "none shipped yet"
+        known = ", ".join(sorted(manifest.models)) or "none shipped yet"
         raise WeightsError(f"{name_or_path}: neither a shipped model name (known: {known}) nor a file")
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return _from_checkpoint(path, size)
@@ -75,45 +51,27 @@ def resolve(name_or_path: str | Path | None = None, size: int | None = None) -> 
 def shipped_name(name_or_path: str | Path | None) -> str | None:
     """The shipped model's name that `name_or_path` means (None: the default), None for a path."""
     manifest = read_manifest()
-    name = manifest.get("default") if name_or_path is None else name_or_path
-    return name if isinstance(name, str) and name in manifest["models"] else None
+    name = manifest.default if name_or_path is None else name_or_path
+    return name if isinstance(name, str) and name in manifest.models else None
 
 
 def shipped_tflite(name: str, precision: str | None = None) -> Path | None:
     """The `.tflite` file of shipped model `name` in `precision` ("fp32", "int8"; None: the one it ships as
     its default), its checksum checked; None where it ships none in that precision."""
-    entry = read_manifest()["models"][name]
-    files = entry.get("tflite") or {}
-    if precision is not None and precision not in PRECISIONS:
-        raise WeightsError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    chosen = files.get(precision or files.get("default", "fp32"))
-    if not chosen:
-        return None
-    path = weights_dir() / chosen["file"]
+    manifest = read_manifest()
+    chosen = manifest.models[name].tflite_file(precision)
+    return shipped_file(name, chosen, manifest.folder) if chosen else None
+
+
+def shipped_file(name: str, shipped: ShippedFile, folder: Path) -> Path:
+    """The path of a file of shipped model `name` in the weights `folder`, checked: it is there, and its
+    checksum is the manifest's."""
+    path = folder / shipped.file
     if not path.is_file():
         raise WeightsError(f"{path}: the file of shipped model {name!r} is missing (reinstall mmnet)")
-    if sha256_of(path) != chosen["sha256"].lower():
+    if sha256_of(path) != shipped.sha256.lower():
         raise WeightsError(f"{path}: checksum mismatch for shipped model {name!r} (damaged or replaced file)")
     return path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _shipped(name: str, entry: dict, size: int | None) -> tuple[Path, int]:
-    path = weights_dir() / entry["onnx"]
-    if not path.is_file():
-        raise WeightsError(f"{path}: the file of shipped model {name!r} is missing (reinstall mmnet)")
-    if sha256_of(path) != entry["sha256"].lower():
-        raise WeightsError(f"{path}: checksum mismatch for shipped model {name!r} (damaged or replaced file)")
-    if size is not None and size != entry["size"]:
-        raise WeightsError(f"{name}: this model takes {entry['size']}×{entry['size']} photos, not size {size}")
-    return path, int(entry["size"])
 
 
 def _onnx_size(path: Path, size: int | None) -> int:

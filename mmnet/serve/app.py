@@ -35,12 +35,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes, encode_png
+from mmnet.data.encode import encode_png
+from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes
 from mmnet.runtime import compose
 from mmnet.runtime.model import Matting, load
 from mmnet.runtime.render import Render, check_background, check_format, colour_or_blur
 from mmnet.runtime.sources import UsageError
-from mmnet.runtime.weights import read_manifest, resolve
+from mmnet.manifest import read_manifest
+from mmnet.runtime.weights import resolve
 from mmnet.serve.guard import Guard, adding_headers
 from mmnet.serve.limits import MB, Limits
 
@@ -147,14 +149,14 @@ async def _page(request: Request) -> Response:
 
 def shipped_models() -> dict[str, tuple[Path, int]]:
     """{name: (ONNX file, side S)} of the shipped models, checked as `mmnet.load` checks them."""
-    return {name: resolve(name) for name in read_manifest()["models"]}
+    return {name: resolve(name) for name in read_manifest().models}
 
 
 async def _models(request: Request) -> JSONResponse:
     models = [{"name": name, "size": size, "url": f"/models/{name}.onnx"}
               for name, (_, size) in request.app.state.shipped.items()]
     matting: Matting = request.app.state.models.first
-    return JSONResponse({"default": read_manifest().get("default"), "models": models,
+    return JSONResponse({"default": read_manifest().default, "models": models,
                          "api": {"model": matting.path.name, "size": matting.size}})
 
 

@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmnet.errors import ConfigError
-from mmnet.models.variants import ModelVariant
-from mmnet.runtime.weights import sha256_of
-from mmnet.training.checkpoint import load_checkpoint, resolve_checkpoint, trained_weights
+from mmnet.files import sha256_of
+from mmnet.training.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint, trained_weights
 
 
-def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] | None = None) -> dict:
+def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] | None = None) -> Checkpoint:
     """A checkpoint whose weights are the mean of those of `sources` (shipped names, checkpoint files or train
     dirs; their EMA weights where kept), weighted by `weights` (default: equal; normalised to sum to 1).
     Its "step" is the largest of theirs; "averaged_from" records each source (as given, its sha256, step and
@@ -28,12 +27,12 @@ def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] 
         raise ConfigError(f"weights must be positive, got {weights}")
     weights = [w / sum(weights) for w in weights]
     paths = [resolve_checkpoint(source) for source in sources]
-    states = [load_checkpoint(path) for path in paths]
-    variants = [ModelVariant.from_checkpoint(state) for state in states]
+    checkpoints = [load_checkpoint(path) for path in paths]
+    variants = [checkpoint.variant for checkpoint in checkpoints]
     for path, variant in zip(paths[1:], variants[1:]):
         if variant != variants[0]:
             raise ConfigError(f"{path}: {variant} cannot be averaged with {paths[0]}: {variants[0]}")
-    tensors = [trained_weights(state) for state in states]
+    tensors = [trained_weights(checkpoint) for checkpoint in checkpoints]
     averaged = {}
     for key, first in tensors[0].items():
         if first.is_floating_point():
@@ -41,9 +40,9 @@ def average_checkpoints(sources: Sequence[str | Path], weights: Sequence[float] 
             averaged[key] = total.to(first.dtype)
         else:
             averaged[key] = first.clone()
-    return {"model_name": states[0]["model_name"], "model_kwargs": states[0]["model_kwargs"],
-            "size": states[0]["size"], "step": max(state["step"] for state in states),
-            "model": averaged, "ema": None, "config": states[0].get("config"),
-            "averaged_from": [{"source": str(source), "sha256": sha256_of(path),
-                               "step": state["step"], "weight": weight}
-                              for source, path, state, weight in zip(sources, paths, states, weights)]}
+    first = checkpoints[0]
+    return Checkpoint(step=max(checkpoint.step for checkpoint in checkpoints), architecture=first.architecture,
+                      model_kwargs=first.model_kwargs, size=first.size, weights=averaged, config=first.config,
+                      averaged_from=[{"source": str(source), "sha256": sha256_of(path), "step": checkpoint.step,
+                                      "weight": weight}
+                                     for source, path, checkpoint, weight in zip(sources, paths, checkpoints, weights)])

@@ -1,4 +1,5 @@
-"""Checkpoints: those of a train dir (`checkpoint-<step>.pt`, written atomically, the last K kept), and the
+"""Checkpoints: what one holds (`Checkpoint`, with its one reader `load_checkpoint` and its one writer
+`Checkpoint.save`), those of a train dir (`checkpoint-<step>.pt`, written atomically, the last K kept), and the
 one door from trained weights to a network (`load_model`: a shipped name, a checkpoint file or a train dir)."""
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import pickle
 import re
 import shutil
 import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
+from mmnet.manifest import CHECKPOINT_SUFFIXES, read_manifest
 from mmnet.models.variants import ModelVariant
-from mmnet.runtime.weights import CHECKPOINT_SUFFIXES, read_manifest, weights_dir
 
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 FINISHED = "finished"  # marker file written when training reaches its last step
@@ -24,6 +28,66 @@ LOW_SPACE = 1 << 30  # bytes free under which a failed checkpoint write is taken
 
 class CheckpointError(MmnetError, ValueError):
     """A checkpoint file that cannot be read."""
+
+
+# What every mmnet checkpoint holds on disk (a training one has "optimizer", "ema" and "config" too), by type.
+REQUIRED = {"step": int, "model_name": str, "model_kwargs": dict, "size": int, "model": dict}
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint(Mapping[str, Any]):
+    """What a checkpoint holds: the variant it was trained as (architecture, its keyword arguments, the side
+    S), the step, the trained weights and, where kept, their EMA; a training run's also the optimizer and its
+    settings ("config", flat); a model soup's what it was averaged from.
+
+    On disk it is the dict of tensors and plain values that it has always been (`to_state`), under the keys
+    that older mmnet reads: "model_name" is the architecture there and "model" the weights. It is also a
+    read-only mapping over those keys, so that code written for that dict reads it as it is."""
+
+    step: int
+    architecture: str
+    model_kwargs: dict[str, Any]
+    size: int
+    weights: dict[str, Any]
+    ema: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    averaged_from: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_state(cls, state: Any, name: str | Path = "checkpoint") -> Checkpoint:
+        """The checkpoint in a loaded `state` dict; a CheckpointError (naming `name`) if it is not one."""
+        held = state if isinstance(state, Mapping) else {}
+        wrong = [key for key, kind in REQUIRED.items() if not isinstance(held.get(key), kind)]
+        if wrong:
+            raise CheckpointError(f"{name}: not an mmnet checkpoint (no {', '.join(wrong)} in it)")
+        return cls(held["step"], held["model_name"], held["model_kwargs"], held["size"], held["model"],
+                   held.get("ema"), held.get("optimizer"), held.get("config"), held.get("averaged_from"))
+
+    def to_state(self) -> dict[str, Any]:
+        """The dict that is saved: the required keys, "ema" and "config" (None where not kept), and
+        "optimizer" and "averaged_from" where there are any."""
+        state = {"step": self.step, "model_name": self.architecture, "model_kwargs": self.model_kwargs,
+                 "size": self.size, "model": self.weights, "ema": self.ema, "config": self.config}
+        extra = {"optimizer": self.optimizer, "averaged_from": self.averaged_from}
+        return {**state, **{key: value for key, value in extra.items() if value is not None}}
+
+    def save(self, path: str | Path) -> Path:
+        """Write it to `path` atomically."""
+        return atomic_write(path, lambda tmp: torch.save(self.to_state(), tmp))
+
+    @property
+    def variant(self) -> ModelVariant:
+        return ModelVariant.from_checkpoint(self)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_state()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_state())
+
+    def __len__(self) -> int:
+        return len(self.to_state())
 
 
 def checkpoint_path(train_dir: Path, step: int) -> Path:
@@ -45,11 +109,14 @@ def latest_checkpoint(train_dir: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def save_checkpoint(state: dict, train_dir: Path, keep: int) -> Path:
-    """Write `state` (which holds "step") atomically and delete all but the newest `keep` checkpoints."""
-    path = checkpoint_path(train_dir, state["step"])
+def save_checkpoint(checkpoint: Checkpoint | Mapping[str, Any], train_dir: Path, keep: int) -> Path:
+    """Write `checkpoint` (or the state dict of one) into `train_dir` as checkpoint-<step>.pt, atomically, and
+    delete all but the newest `keep` checkpoints."""
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint.from_state(checkpoint)
+    path = checkpoint_path(train_dir, checkpoint.step)
     try:
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
+        checkpoint.save(path)
     except (OSError, RuntimeError) as error:  # torch says a full disk as "file write failed" (an enforce message)
         free = shutil.disk_usage(path.parent).free
         if getattr(error, "errno", None) == errno.ENOSPC or "write failed" in str(error) and free < LOW_SPACE:
@@ -66,11 +133,7 @@ def copy_atomic(src: Path, dst: Path) -> None:
     atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
-# What every mmnet checkpoint holds (a training one has "optimizer", "ema" and "config" too), by type.
-REQUIRED = {"step": int, "model_name": str, "model_kwargs": dict, "size": int, "model": dict}
-
-
-def load_checkpoint(path: Path) -> dict:
+def load_checkpoint(path: Path) -> Checkpoint:
     """Load a checkpoint onto the CPU, as tensors and plain values only (`weights_only`: a pickled object of
     any other class is refused, never constructed, so a crafted file cannot run code); a CheckpointError
     names a damaged file, or one that is not an mmnet checkpoint."""
@@ -84,15 +147,11 @@ def load_checkpoint(path: Path) -> dict:
                               f"plain values, which are not loaded (loading them could run code)") from error
     except Exception as error:  # torch raises several types for a damaged file
         raise CheckpointError(f"{path}: not a readable mmnet checkpoint ({error})") from error
-    held = state if isinstance(state, dict) else {}
-    wrong = [key for key, kind in REQUIRED.items() if not isinstance(held.get(key), kind)]
-    if wrong:
-        raise CheckpointError(f"{path}: not an mmnet checkpoint (no {', '.join(wrong)} in it)")
-    return state
+    return Checkpoint.from_state(state, path)
 
 
-def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
-    """The newest readable checkpoint of `train_dir` and its state (None: there is none); a damaged newer one
+def load_newest(train_dir: Path) -> tuple[Path, Checkpoint] | None:
+    """The newest readable checkpoint of `train_dir` and what it holds (None: there is none); a damaged newer one
     is named on stderr and passed over, so that one bad file does not stop a run for good."""
     for _, path in reversed(list_checkpoints(train_dir)):
         try:
@@ -104,23 +163,24 @@ def load_newest(train_dir: Path) -> tuple[Path, dict] | None:
     return None
 
 
-def trained_weights(state: dict, use_ema: bool = True) -> dict:
+def trained_weights(checkpoint: Checkpoint, use_ema: bool = True) -> dict[str, Any]:
     """A checkpoint's state dict: its EMA weights where kept (and `use_ema`), else the trained ones."""
-    return state["ema"] if use_ema and state.get("ema") is not None else state["model"]
+    return checkpoint.ema if use_ema and checkpoint.ema is not None else checkpoint.weights
 
 
-def model_from_checkpoint(state: dict, use_ema: bool = True) -> nn.Module:
+def model_from_checkpoint(checkpoint: Checkpoint, use_ema: bool = True) -> nn.Module:
     """Rebuild the network a checkpoint was trained as, with its (EMA, where kept) weights, in eval mode."""
-    model = ModelVariant.from_checkpoint(state).create()
-    model.load_state_dict(trained_weights(state, use_ema))
+    model = checkpoint.variant.create()
+    model.load_state_dict(trained_weights(checkpoint, use_ema))
     return model.eval()
 
 
 def resolve_checkpoint(model: str | Path) -> Path:
     """The checkpoint behind a shipped model name, a checkpoint file, or a train dir (its newest)."""
-    shipped = read_manifest()["models"]
+    manifest = read_manifest()
+    shipped = manifest.models
     if isinstance(model, str) and model in shipped:
-        return weights_dir() / shipped[model]["checkpoint"]
+        return manifest.folder / shipped[model].checkpoint.file
     path = Path(model)
     if path.is_dir():
         newest = latest_checkpoint(path)
@@ -135,12 +195,12 @@ def resolve_checkpoint(model: str | Path) -> Path:
     raise FileNotFoundError(f"{model}: neither a shipped model name (known: {known}) nor a checkpoint or train dir")
 
 
-def load_model(source: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict]:
-    """(network in eval mode, checkpoint state) of a shipped model name, a checkpoint file or a train dir."""
+def load_model(source: str | Path, use_ema: bool = True) -> tuple[nn.Module, Checkpoint]:
+    """(network in eval mode, its checkpoint) of a shipped model name, a checkpoint file or a train dir."""
     path = resolve_checkpoint(source)
-    state = load_checkpoint(path)
+    checkpoint = load_checkpoint(path)
     try:
-        return model_from_checkpoint(state, use_ema), state
+        return model_from_checkpoint(checkpoint, use_ema), checkpoint
     except (KeyError, ValueError, TypeError, RuntimeError) as error:  # an unknown variant, or weights not its
         raise CheckpointError(f"{path}: its weights do not make an mmnet network "
                               f"({str(error).strip().splitlines()[0]})") from error

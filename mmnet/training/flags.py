@@ -9,7 +9,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mmnet.training.settings import LOSS_PREFIX, LossWeights, TrainSettings, flat, nested
+from mmnet.training.presets import PRESETS
+from mmnet.training.settings import LOSS_PREFIX, LossWeights, TrainSettings, nested
 
 
 def add_settings_flags(parser: argparse.ArgumentParser,
@@ -56,9 +57,8 @@ def _value_options(item: dataclasses.Field, hint: Any, value_types: Mapping[str,
 
 
 def preset_defaults(name: str) -> dict[str, Any]:
-    """Preset `name` as flag defaults (its loss weights as lambda_<term>)."""
-    from mmnet.training.presets import PRESETS
-    return flat(PRESETS[name])
+    """Preset `name` as flag defaults (its loss weights as lambda_<term>, as the presets spell them)."""
+    return dict(PRESETS[name])
 
 
 def gather_loss(args: argparse.Namespace) -> argparse.Namespace:

@@ -1,14 +1,14 @@
-"""Named settings for `mmnet train --preset` and `mmnet evaluate --preset`: the original's scripts."""
+"""Named settings for `mmnet train --preset` and `mmnet evaluate --preset`: the original's scripts. Plain data
+in the flat form of `mmnet.training.settings` (a loss weight as lambda_<term>; the others at their defaults)."""
 from __future__ import annotations
 
 from mmnet.data.holdout import HOLDOUT_PERCENT
-from mmnet.training.settings import LossWeights
 
 # The reference's train_*.sh (section 8): Adam, lr 1e-4 constant, batch 32, 256², every λ = 1,
 # weight decay 4e-7, a checkpoint every 500 steps keeping 3, 30000 epochs.
 _REFERENCE = {
     "size": 256, "batch_size": 32, "optimizer": "adam", "learning_rate": 1e-4, "lr_schedule": "constant",
-    "warmup_steps": 0, "weight_decay": 4e-7, "loss": LossWeights(), "checkpoint_every": 500, "keep_checkpoints": 3,
+    "warmup_steps": 0, "weight_decay": 4e-7, "checkpoint_every": 500, "keep_checkpoints": 3,
     "epochs": 30000, "ema_decay": 0.0, "color_jitter": 0.0,
 }
 
@@ -16,7 +16,7 @@ _REFERENCE = {
 # the weights, faster batch norm, composites onto new backgrounds; first at 128², then 256² from those weights.
 _PORTRAIT = {
     "batch_size": 32, "optimizer": "adam", "lr_schedule": "cosine", "weight_decay": 4e-7,
-    "loss": LossWeights(), "bn_momentum": 0.01, "ema_decay": 0.999, "composite": 0.6, "composite_two": 0.25,
+    "bn_momentum": 0.01, "ema_decay": 0.999, "composite": 0.6, "composite_two": 0.25,
     "color_jitter": 0.1, "val_holdout": HOLDOUT_PERCENT, "checkpoint_every": 250, "keep_checkpoints": 2,
 }
 
@@ -30,7 +30,7 @@ _REAL = {**_PORTRAIT, "batch_size": 16, "composite": 0.0, "mosaic": 0.3, "color_
          "checkpoint_every": 100}
 _GPU = {"batch_size": 256, "checkpoint_every": 500, "log_every": 25}  # one GPU (the gpu_scenes_* presets)
 
-PRESETS: dict[str, dict] = {  # TrainSettings fields and their values
+PRESETS: dict[str, dict] = {  # TrainSettings fields (flat) and their values
     "portrait_128": {**_PORTRAIT, "size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 2200},
     "portrait_256": {**_PORTRAIT, "size": 256, "learning_rate": 5e-4, "warmup_steps": 50, "max_steps": 700,
                      "ema_decay": 0.998},
@@ -118,5 +118,5 @@ PRESETS: dict[str, dict] = {  # TrainSettings fields and their values
                               "max_steps": 1000},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
-                               "loss": LossWeights(aux=0.0)},
+                               "lambda_aux": 0.0},
 }

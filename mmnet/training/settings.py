@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from mmnet.errors import ConfigError
 from mmnet.models.variants import ARCHITECTURES
+from mmnet.training.presets import PRESETS
 
 LOSS_PREFIX = "lambda_"  # the flat name of a loss weight: lambda_alpha, ..., lambda_aux
 
@@ -130,10 +131,9 @@ class TrainSettings:
     @classmethod
     def from_preset(cls: type[Settings], name: str, **overrides: Any) -> Settings:
         """The settings of preset `name` (`mmnet.training.presets`), with `overrides` (fields) on top."""
-        from mmnet.training.presets import PRESETS
         if name not in PRESETS:
             raise ConfigError(f"no preset {name!r}; known: {', '.join(sorted(PRESETS))}")
-        return cls(**{**PRESETS[name], **overrides})
+        return cls(**nested({**PRESETS[name], **flat(overrides)}))
 
     @classmethod
     def from_flat(cls: type[Settings], settings: Mapping[str, Any]) -> Settings:
