@@ -372,8 +372,9 @@ def truncated_webm(path: Path, frames: int = 25) -> Path:
 
 def clip_with_a_large_frame(path: Path, side: int, at: int = 3, frames: int = 6) -> Path:
     """An MJPEG clip of 64×48 frames but one, the `at`-th, of side×side (grey: the test is its size)."""
-    import av
     from fractions import Fraction
+
+    import av
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mjpeg", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"

@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmnet.data.preprocess import prepare_eval
+from mmnet.bench.machine import describe as machine
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image
+from mmnet.data.preprocess import prepare_eval
 from mmnet.export.check import check_export, validation_split
 from mmnet.export.onnx import write_onnx
 from mmnet.export.quantize import quantize_int8
 from mmnet.export.rewrite import AlphaOutput, alpha_model
-from mmnet.bench.machine import describe as machine
 from mmnet.files import write_atomic
 from mmnet.training.checkpoint import load_checkpoint, model_from_checkpoint
 

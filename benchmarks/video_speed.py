@@ -115,8 +115,8 @@ def read_clip(path: Path) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------- speed
 def speed(args: argparse.Namespace, model: str, scratch: Path) -> dict:
-    from mmnet.runtime.render import Render
     from mmnet.runtime.model import load
+    from mmnet.runtime.render import Render
     from mmnet.runtime.smoothing import SMOOTH_DEFAULT
     from mmnet.runtime.video import matte_video
 

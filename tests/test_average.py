@@ -1,35 +1,20 @@
 """`mmnet average`: the weighted mean of checkpoints of one variant, its provenance, and clear refusals."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import random_checkpoint  # noqa: E402
 from mmnet.cli import main  # noqa: E402
 from mmnet.errors import ConfigError  # noqa: E402
-from mmnet.models import create  # noqa: E402
 from mmnet.training.average import average_checkpoints  # noqa: E402
 from mmnet.training.checkpoint import load_model  # noqa: E402
 
 
-def save(path: Path, seed: int, step: int, width: float = 0.5, ema: bool = False) -> Path:
-    torch.manual_seed(seed)
-    model = create("mmnet", width_multiplier=width)
-    with torch.no_grad():
-        for buffer in model.buffers():  # BN running statistics that differ between the two
-            if buffer.is_floating_point():
-                buffer.uniform_(0.5, 1.5)
-    weights = model.state_dict()
-    torch.save({"step": step, "model_name": "mmnet", "model_kwargs": {"width_multiplier": width}, "size": 32,
-                "model": {k: torch.zeros_like(v) for k, v in weights.items()} if ema else weights,
-                "ema": weights if ema else None}, path)
-    return path
-
-
 def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
-    a, b = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "b.pt", 2, 300, ema=True)  # b: its EMA weights
+    a = random_checkpoint(tmp_path / "a.pt", 1, 100)
+    b = random_checkpoint(tmp_path / "b.pt", 2, 300, ema=True)  # b: its EMA weights
     soup = average_checkpoints([a, b], [1, 3])
     wa, wb = torch.load(a, weights_only=True)["model"], torch.load(b, weights_only=True)["ema"]
     for key, value in soup.weights.items():
@@ -44,7 +29,7 @@ def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
 
 
 def test_averaging_a_checkpoint_with_itself_gives_the_same_network(tmp_path):
-    a = save(tmp_path / "a.pt", 1, 100)
+    a = random_checkpoint(tmp_path / "a.pt", 1, 100)
     out = tmp_path / "soup.pt"
     assert main(["average", str(a), str(a), "-o", str(out)]) == 0
     (soup, _), (original, _) = load_model(out), load_model(a)
@@ -54,7 +39,7 @@ def test_averaging_a_checkpoint_with_itself_gives_the_same_network(tmp_path):
 
 
 def test_mismatched_or_malformed_requests_are_refused(tmp_path):
-    a, wide = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "wide.pt", 2, 100, width=1.0)
+    a, wide = random_checkpoint(tmp_path / "a.pt", 1, 100), random_checkpoint(tmp_path / "wide.pt", 2, 100, width=1.0)
     with pytest.raises(ConfigError, match=f"{wide}: .* cannot be averaged with {a}"):
         average_checkpoints([a, wide])
     with pytest.raises(ConfigError, match="at least two"):

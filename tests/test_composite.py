@@ -14,10 +14,10 @@ from mmnet.data import placement as placing
 from mmnet.data.backgrounds import load_backgrounds, split_backgrounds
 from mmnet.data.composite import CompositeDataset
 from mmnet.data.composite_set import build_composite_set
-from mmnet.data.foregrounds import ForegroundCache, estimate_foreground
-from mmnet.data.placement import composite, touches_bottom_edge
 from mmnet.data.dataset import DatasetError, MattingDataset, find_pairs, in_holdout
+from mmnet.data.foregrounds import ForegroundCache, estimate_foreground
 from mmnet.data.io import read_image, read_mask
+from mmnet.data.placement import composite, touches_bottom_edge
 from mmnet.data.synthetic import make_dataset
 
 EG1800 = Path(__file__).resolve().parents[2] / "shared/data/eg1800"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from mmnet.data.augment import augment, reference_affine
-from mmnet.data.preprocess import prepare_eval, resize_align_corners
 from mmnet.data.dataset import DatasetError, MattingDataset, Pair, find_pairs, in_holdout, select
 from mmnet.data.io import ImageReadError, decode_image_bytes, read_image, read_mask
+from mmnet.data.preprocess import prepare_eval, resize_align_corners
 from mmnet.data.synthetic import make_dataset, synthetic_pair
 
 EG1800 = Path(__file__).resolve().parents[2] / "shared/data/eg1800"

@@ -8,14 +8,13 @@ import struct
 import subprocess
 import sys
 import threading
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from helpers import SIZE, matte, run
+from helpers import BOMBS, SIZE, matte, png_header, run
 from mmnet.data import encode, io
 from mmnet.data.header import image_size
 from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes, read_image
@@ -33,31 +32,6 @@ def encoded(suffix: str, height: int = 37, width: int = 53) -> bytes:
     ok, data = cv2.imencode(suffix, image)
     assert ok, suffix
     return data.tobytes()
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A PNG that states a size and holds no pixels (what a decompression bomb looks like to a header)."""
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
-        chunk(b"IEND", b"")
-
-
-BOMBS = {  # a few bytes each, claiming 20000×20000 (16000×16000 for the Radiance file of the report)
-    "bomb.png": png_header(20000, 20000),
-    "bomb.hdr": b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 16000 +X 16000\n" + b"\x02\x02\x3e\x80" * 4096,
-    "bomb.bmp": b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 20000, -20000, 1,
-                                                                        24, 0, 0, 0, 0, 0, 0) + b"\0" * 64,
-    "bomb.ppm": b"P6\n# a comment\n20000 20000\n255\n" + b"\0" * 64,
-    "bomb.gif": b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\0" * 64,
-    "bomb.tif": b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) +
-                struct.pack("<HHII", 256, 4, 1, 20000) + struct.pack("<HHII", 257, 4, 1, 20000) + b"\0" * 8,
-    "bomb.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-                b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 20000, 20000) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
-                b"\xff\xd9",
-}
 
 
 @pytest.mark.parametrize("suffix", FORMATS)

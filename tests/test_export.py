@@ -13,8 +13,8 @@ import torch
 
 from mmnet.export.check import check_export, validation_split
 from mmnet.export.rewrite import AlphaOutput, alpha_model
-from mmnet.training.checkpoint import resolve_checkpoint
 from mmnet.models import create
+from mmnet.training.checkpoint import resolve_checkpoint
 
 SIZE = 64
 
@@ -130,8 +130,8 @@ def test_int8_tflite_takes_pixels_and_stays_close(tmp_path, synthetic_root):
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
     from mmnet.export.tflite import export_tflite
-    from mmnet.training.checkpoint import load_checkpoint, model_from_checkpoint
     from mmnet.runtime.litert import LiteRtBackend
+    from mmnet.training.checkpoint import load_checkpoint, model_from_checkpoint
     # a trained network (the shipped 128² one, run at SIZE²): a random one's features are all noise, which
     # 8 bits cannot hold (mean |Δα| 0.06 for small_model)
     model = model_from_checkpoint(load_checkpoint(resolve_checkpoint("mmnet-1.0-128"))).eval()

@@ -49,6 +49,7 @@ def test_a_killed_runs_temporary_is_cleaned_by_the_next(tmp_path):
 def test_a_full_disk_while_training_says_so(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     import shutil
+
     from mmnet.training import checkpoint
 
     def full(state, path):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mmnet.runtime import compose
+from helpers import SIZE, matte, outputs, read, run, wait_for
 from mmnet.files import TEMP_SUFFIX
+from mmnet.runtime import compose
 from mmnet.runtime.model import load
-from helpers import SIZE, matte, outputs, read, run
 
 
 def no_temporaries(folder: Path) -> bool:
@@ -139,12 +138,3 @@ def test_watch_picks_up_new_photos(model_path, photos, tmp_path):
     assert process.returncode == 0, err.decode()
     assert "done 2, skipped 0, failed 0" in err.decode()
     assert read(out / "later" / "new.png").shape == (160, 120) and no_temporaries(out)
-
-
-def wait_for(path: Path, process: subprocess.Popen, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        if path.is_file():
-            return True
-        time.sleep(0.1)
-    return path.is_file()

@@ -9,17 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from helpers import SIZE, matte, read, run
-
-
-def png_copy(source: Path, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(target), cv2.imread(str(source)))
-    return target
+from helpers import FRAMES, SIZE, make_clip, matte, png_copy, read, run, wait_for
 
 
 # ------------------------------------------------------------------------------ 1: inputs are never written
@@ -50,7 +43,6 @@ def test_a_folder_matted_into_itself_keeps_its_photos(model_path, photos, tmp_pa
 
 def test_a_video_is_never_its_own_output(tmp_path, capsys):
     av = pytest.importorskip("av")
-    from test_video import make_clip
     clip = make_clip(tmp_path / "clip.mp4", audio=False)
     before = clip.read_bytes()
     from mmnet.runtime.video import plan_videos
@@ -111,10 +103,12 @@ def test_a_cutout_is_never_written_as_jpeg(model_path, photos, tmp_path, capsys)
 def watch_runner(model_path: Path, inbox: Path, out: Path):
     """A Runner and a Watcher as `mmnet matte INBOX -o OUT --watch` sets them up, to be stepped poll by poll."""
     from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
+
     from mmnet.runtime.matte import Runner, Tally
-    from mmnet.runtime.render import Render
     from mmnet.runtime.model import load
+    from mmnet.runtime.render import Render
     from mmnet.runtime.sources import Watcher
     watcher = Watcher(inbox, out)
     runner = Runner(load(str(model_path), size=SIZE), Render(), ThreadPoolExecutor(2), Tally(), tqdm(disable=True),
@@ -189,7 +183,6 @@ def test_watch_with_a_paused_copy_exits_zero(model_path, photos, tmp_path):
     try:
         photo = inbox / "slow.jpg"
         photo.write_bytes(data[:len(data) // 3])
-        from test_matte import wait_for
         assert not wait_for(out / "slow.png", process, seconds=3)  # several polls over the first third
         with photo.open("ab") as file:
             file.write(data[len(data) // 3:])
@@ -222,7 +215,6 @@ def damaged_copy(clip: Path, target: Path, packets: range, keep: float) -> Path:
 def test_a_damaged_video_is_done_with_a_warning_that_counts_the_frames(model_path, tmp_path, capsys, keep,
                                                                        affected):
     pytest.importorskip("av")
-    from test_video import FRAMES, make_clip
     clip = make_clip(tmp_path / "clip.mp4", audio=False)
     damaged = damaged_copy(clip, tmp_path / "damaged.mp4", range(4, 6), keep)
     before = damaged.read_bytes()
@@ -240,7 +232,6 @@ def test_a_damaged_video_is_done_with_a_warning_that_counts_the_frames(model_pat
 
 def test_a_video_of_which_no_frame_decodes_fails(model_path, tmp_path, capsys):
     pytest.importorskip("av")
-    from test_video import FRAMES, make_clip
     clip = make_clip(tmp_path / "clip.mp4", audio=False)
     damaged = damaged_copy(clip, tmp_path / "damaged.mp4", range(FRAMES), 0)
     assert matte(model_path, str(damaged), "-o", str(tmp_path / "out.mp4")) == 1
@@ -251,7 +242,6 @@ def test_a_video_of_which_no_frame_decodes_fails(model_path, tmp_path, capsys):
 @pytest.mark.parametrize("target, format", [("out.mp4", "alpha"), ("out.webm", "alpha"), ("frames", "rgba")])
 def test_a_video_output_is_skipped_only_when_made_the_same_way(model_path, tmp_path, capsys, target, format):
     pytest.importorskip("av")
-    from test_video import make_clip
     clip = make_clip(tmp_path / "clip.mp4", audio=False)
     out = tmp_path / target
     args = [str(clip), "-o", str(out), "--format", format]

@@ -5,8 +5,18 @@ import numpy as np
 import pytest
 
 from mmnet.evaluation.metrics import (
-    METRIC_NAMES, MetricMean, _as_float, connectivity, dim_grad, gauss_grad, mad, mse, person_iou,
-    resize_alpha, sad, score,
+    METRIC_NAMES,
+    MetricMean,
+    _as_float,
+    connectivity,
+    dim_grad,
+    gauss_grad,
+    mad,
+    mse,
+    person_iou,
+    resize_alpha,
+    sad,
+    score,
 )
 
 SIGMA = 1.4

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SIZE, matte, read
+from helpers import SIZE, make_clip, matte, png_copy, random_checkpoint, read
 from mmnet.files import ReadOnlyOutput, write_atomic
-from test_matte_safety import png_copy
 
 
 def test_a_file_mmnet_did_not_make_is_kept_without_overwrite(model_path, photos, tmp_path, capsys):
@@ -91,7 +90,6 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path):
 # ---------------------------------------------------------------------------------------------------- videos
 def test_a_video_output_mmnet_did_not_make_is_kept(model_path, tmp_path, capsys):
     pytest.importorskip("av")
-    from test_video import make_clip
     clip = make_clip(tmp_path / "clip.mp4", audio=False)
     edits = tmp_path / "edits"
     edits.mkdir()
@@ -113,7 +111,6 @@ def test_a_video_output_mmnet_did_not_make_is_kept(model_path, tmp_path, capsys)
 def test_demo_never_writes_its_clip(tmp_path, capsys):
     pytest.importorskip("av")
     from mmnet.cli import main
-    from test_video import make_clip
     clip = make_clip(tmp_path / "clip.mp4", audio=False)
     before = clip.read_bytes()
     assert main(["demo", str(clip), "-o", str(clip)]) == 1
@@ -124,8 +121,7 @@ def test_demo_never_writes_its_clip(tmp_path, capsys):
 def test_export_and_average_never_write_a_checkpoint_they_read(tmp_path):
     torch = pytest.importorskip("torch")
     from mmnet.cli import main
-    from test_average import save
-    a, b = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "b.pt", 2, 200)
+    a, b = random_checkpoint(tmp_path / "a.pt", 1, 100), random_checkpoint(tmp_path / "b.pt", 2, 200)
     before = a.read_bytes()
     for args in (["export", str(a), "-o", str(a)], ["average", str(a), str(b), "-o", str(a)]):
         with pytest.raises(SystemExit, match=f"its output {a} is the input {a}"):
@@ -136,8 +132,7 @@ def test_export_and_average_never_write_a_checkpoint_they_read(tmp_path):
 def test_export_average_and_demo_keep_an_existing_output_without_overwrite(tmp_path, capsys):
     pytest.importorskip("torch")
     from mmnet.cli import main
-    from test_average import save
-    a, b = save(tmp_path / "a.pt", 1, 100), save(tmp_path / "b.pt", 2, 200)
+    a, b = random_checkpoint(tmp_path / "a.pt", 1, 100), random_checkpoint(tmp_path / "b.pt", 2, 200)
     mine = tmp_path / "mine.bin"
     mine.write_bytes(b"the user's")
     for args in (["export", str(a), "-o", str(mine)], ["average", str(a), str(b), "-o", str(mine)]):

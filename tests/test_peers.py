@@ -13,7 +13,8 @@ from mmnet.data.dataset import find_pairs, select
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
 from mmnet.evaluation.metrics import person_iou
-from mmnet.peers import mediapipe as mp, wheels
+from mmnet.peers import mediapipe as mp
+from mmnet.peers import wheels
 
 
 @pytest.fixture(scope="module")

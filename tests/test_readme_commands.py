@@ -72,8 +72,9 @@ def test_train_and_evaluate_commands_run_on_the_synthetic_dataset(tmp_path):
 
 def test_matte_photo_commands_run(tmp_path):
     import cv2
-    from mmnet.data.synthetic import synthetic_pair
     import numpy as np
+
+    from mmnet.data.synthetic import synthetic_pair
     commands = readme_commands("Matte photos")
     assert len(commands) >= 5
     photo, _ = synthetic_pair(np.random.default_rng(0), 160, 120)

@@ -12,14 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from mmnet.data.preprocess import prepare_eval, resize_align_corners
-from mmnet.data.synthetic import synthetic_pair
-from mmnet.runtime import compose, foreground, refine, weights
-from mmnet.runtime.model import Matting, load
 from helpers import SIZE
 from mmnet import manifest
+from mmnet.data.preprocess import prepare_eval, resize_align_corners
+from mmnet.data.synthetic import synthetic_pair
 from mmnet.errors import WeightsError
 from mmnet.manifest import Manifest, ManifestEntry, ShippedFile, read_manifest, write_manifest
+from mmnet.runtime import compose, foreground, refine, weights
+from mmnet.runtime.model import Matting, load
+
 
 @pytest.fixture(scope="session")
 def matting(model_path) -> Matting:

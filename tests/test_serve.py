@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import mmnet
+from helpers import BOMBS
 from mmnet.data.encode import encode_png
 from mmnet.data.io import decode_image_bytes, read_image
 from mmnet.runtime.backends import choose
@@ -179,7 +180,6 @@ def test_too_many_pixels_before_decoding(api: str) -> None:
         response = _post(api, {"file": ("bomb.png", _png_header(side, side))})
         assert response.status_code == 413 and "bomb.png: " in response.json()["error"]
     # Formats Pillow cannot read (the report's 16 MB Radiance file decoded 6 GB before its 415).
-    from test_decode_limits import BOMBS
     for name, data in BOMBS.items():
         response = _post(api, {"file": (name, data)})
         assert response.status_code == 413 and f"{name}: " in response.json()["error"], name

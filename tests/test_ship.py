@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from mmnet.errors import MmnetError
 from mmnet.cli import main
+from mmnet.errors import MmnetError
 from mmnet.manifest import weights_dir
 
 SHIPPED = weights_dir() / "mmnet-1.0-128.pt"

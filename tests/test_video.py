@@ -11,43 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import FRAMES, HEIGHT, RATE, SIZE, WIDTH, make_clip, matte
 from mmnet.data.synthetic import synthetic_pair
 from mmnet.files import TEMP_SUFFIX
 from mmnet.runtime.smoothing import Smoother
 from mmnet.runtime.videoio import is_video
 from mmnet.runtime.videowriters import rgb_to_yuv420p
-from helpers import SIZE, matte
 
 av = pytest.importorskip("av")
-
-FRAMES, HEIGHT, WIDTH, RATE, SAMPLE_RATE = 12, 64, 96, 25, 44100
-
-
-def make_clip(path: Path, audio: bool = True) -> Path:
-    """FRAMES frames of a synthetic portrait sliding right, H.264, with a 440 Hz AAC tone."""
-    photo, _ = synthetic_pair(np.random.default_rng(3), HEIGHT, WIDTH)
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=RATE)
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        tone = container.add_stream("aac", rate=SAMPLE_RATE) if audio else None
-        for index in range(FRAMES):
-            frame = av.VideoFrame.from_ndarray(np.roll(photo, 2 * index, axis=1), format="rgb24")
-            for packet in video.encode(frame):
-                container.mux(packet)
-        if tone is not None:
-            samples = int(SAMPLE_RATE * FRAMES / RATE)
-            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / SAMPLE_RATE)).astype(np.float32)
-            for start in range(0, samples, 1024):
-                frame = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="flt", layout="mono")
-                frame.sample_rate, frame.pts = SAMPLE_RATE, start
-                for packet in tone.encode(frame):
-                    container.mux(packet)
-            for packet in tone.encode(None):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-    return path
-
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:

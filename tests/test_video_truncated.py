@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import matte
+from helpers import make_clip, matte
 
 av = pytest.importorskip("av")
 
 
 @pytest.fixture(scope="module")
 def webm(model_path, tmp_path_factory) -> Path:
-    from test_video import make_clip
     folder = tmp_path_factory.mktemp("webm")
     clip = make_clip(folder / "clip.mkv")  # with audio
     out = folder / "cut.webm"

@@ -13,8 +13,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mmnet.runtime.backends import (OnnxRuntimeBackend, OpenVinoBackend, default_backend, installed_backends,
-                                    openvino_bf16)
+from mmnet.runtime.backends import (
+    OnnxRuntimeBackend,
+    OpenVinoBackend,
+    default_backend,
+    installed_backends,
+    openvino_bf16,
+)
 
 ENGINES = ("onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16", "openvino-int8", "litert", "litert-int8",
            "pytorch")

@@ -5,7 +5,6 @@ import os
 import platform
 from pathlib import Path
 
-
 # The instruction sets that decide this project's speeds (fp32 GEMM width, int8 dot products, bf16), as
 # /proc/cpuinfo names them, and as we print them.
 _FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "avx_vnni": "AVX-VNNI",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.data.preprocess import prepare_eval
 from mmnet.data.dataset import Pair, find_pairs, select
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
+from mmnet.data.preprocess import prepare_eval
 from mmnet.evaluation.metrics import MetricMean, score
 
 REPORTED = ("gauss_grad_full", "mad_full", "iou", "gauss_grad", "mad")

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.bench import floor, latency, litert_profile, peers as peer_models, quality, report
+from mmnet.bench import floor, latency, litert_profile, quality, report
+from mmnet.bench import peers as peer_models
 from mmnet.bench.machine import cpu_name
 from mmnet.bench.variants import Variant, all_variants, build, export
 from mmnet.files import write_atomic
-from mmnet.runtime.backends import default_backend, installed_backends
 from mmnet.manifest import read_manifest
+from mmnet.runtime.backends import default_backend, installed_backends
 
 E2E_THREADS = 2  # the done-criterion: predict against MediaPipe with 2 threads
 FASTEST = "mmnet-1.0-128"  # also timed end to end beside MediaPipe

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.errors import ConfigError
-from mmnet.models.variants import CATALOGUE, ModelVariant, decimal
 from mmnet.manifest import ManifestEntry, read_manifest, weights_dir
+from mmnet.models.variants import CATALOGUE, ModelVariant, decimal
 
 QUICK = ("mmnet-0.5-128", "deeplab-os16-0.5-256")  # beside the shipped models in a --quick run
 

@@ -27,6 +27,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 def _bench(args: argparse.Namespace) -> None:
     import matplotlib  # noqa: F401  (the figure) and torch (the floor, the variants): fail before measuring
     import torch  # noqa: F401
+
     from mmnet.bench.run import BenchConfig, run_bench
     from mmnet.runtime.memory import keep_freed_memory
     keep_freed_memory()

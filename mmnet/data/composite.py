@@ -19,8 +19,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from mmnet.data.dataset import ConcatMatting, MattingDataset, parse_item
-from mmnet.data.placement import (JITTER_STRENGTH, PORTRAIT, SCENE, SCENE_MAX_PEOPLE, SCENE_P_MORE, Person,
-                                  composite, jitter_photo, occlude, touches_bottom_edge)
+from mmnet.data.placement import (
+    JITTER_STRENGTH,
+    PORTRAIT,
+    SCENE,
+    SCENE_MAX_PEOPLE,
+    SCENE_P_MORE,
+    Person,
+    composite,
+    jitter_photo,
+    occlude,
+    touches_bottom_edge,
+)
 from mmnet.errors import ConfigError
 
 # The photo a training composite stands for: aspect (width / height) log-uniform in this range, squashed to

@@ -13,8 +13,16 @@ from mmnet.data.backgrounds import load_backgrounds
 from mmnet.data.dataset import DatasetError, find_pairs, select
 from mmnet.data.foregrounds import estimate_foreground, process_pool
 from mmnet.data.io import read_image, read_mask
-from mmnet.data.placement import PORTRAIT, SCENE, SCENE_MAX_PEOPLE, SCENE_P_MORE, Person, composite, jitter_photo, \
-    touches_bottom_edge
+from mmnet.data.placement import (
+    PORTRAIT,
+    SCENE,
+    SCENE_MAX_PEOPLE,
+    SCENE_P_MORE,
+    Person,
+    composite,
+    jitter_photo,
+    touches_bottom_edge,
+)
 from mmnet.files import atomic_write
 
 JPEG_QUALITY = 95

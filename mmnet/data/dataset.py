@@ -18,8 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.data.augment import augment as augment_pair
-from mmnet.data.preprocess import pixels_to_float, resize_align_corners
 from mmnet.data.io import IMAGE_SUFFIXES, ImageReadError, read_image, read_mask
+from mmnet.data.preprocess import pixels_to_float, resize_align_corners
 from mmnet.errors import ConfigError, MmnetError
 
 MAX_LISTED = 10  # names listed in an error message before "…"

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mmnet.cache import FOREGROUNDS, FOREGROUNDS_CAP_BYTES, cache_dir as mmnet_cache_dir, evict, mark_used
+from mmnet.cache import FOREGROUNDS, FOREGROUNDS_CAP_BYTES, evict, mark_used
+from mmnet.cache import cache_dir as mmnet_cache_dir
 from mmnet.data.dataset import DatasetError, MattingDataset
 from mmnet.files import atomic_write
 

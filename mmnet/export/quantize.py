@@ -15,8 +15,8 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from mmnet.data.preprocess import prepare_eval
 from mmnet.data.io import find_photos, read_image
+from mmnet.data.preprocess import prepare_eval
 from mmnet.files import atomic_write
 
 CALIBRATION_IMAGES = 64

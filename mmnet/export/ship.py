@@ -26,9 +26,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from mmnet import manifest
 from mmnet.errors import MmnetError
 from mmnet.extras import pip_install
-from mmnet import manifest
 from mmnet.files import sha256_of
 from mmnet.manifest import ManifestEntry, ShippedFile
 

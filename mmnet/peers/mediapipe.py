@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mmnet.runtime.litert import allocate_quietly
 from mmnet.peers.wheels import PIP_TIMEOUT_S, PeerModelError, default_cache_dir, fetch_wheel_member
+from mmnet.runtime.litert import allocate_quietly
 
 __all__ = ["PIP_TIMEOUT_S", "PeerModelError", "default_cache_dir", "fetch_selfie_model", "MediaPipeSelfie"]
 

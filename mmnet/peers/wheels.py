@@ -12,8 +12,7 @@ from pathlib import Path
 
 from mmnet.cache import cache_dir
 from mmnet.errors import MmnetError
-from mmnet.files import write_atomic
-from mmnet.files import sha256_of
+from mmnet.files import sha256_of, write_atomic
 
 PIP_TIMEOUT_S = 600
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+
 import numpy as np
 
 from mmnet.runtime.interface import INPUT, OUTPUT, Backend, BackendError, Port, last_line, pixels_to_batch

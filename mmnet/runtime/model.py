@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.data.preprocess import resize_align_corners
-from mmnet.runtime import compose, refine as refining
+from mmnet.runtime import compose
+from mmnet.runtime import refine as refining
 from mmnet.runtime.backends import OnnxRuntimeBackend, choose, open_backend
-from mmnet.runtime.interface import Backend
 from mmnet.runtime.compose import Background
 from mmnet.runtime.images import ImageLike, to_rgb
+from mmnet.runtime.interface import Backend
 from mmnet.runtime.weights import WeightsError, input_size
 
 REFINE_DEFAULT = True  # guided upsampling: it lowers GAUSS_GRAD at full resolution (see refine.py)

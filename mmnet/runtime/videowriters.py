@@ -15,7 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mmnet.data.encode import encode_png, png_with_record, read_record as read_png_record
+from mmnet.data.encode import encode_png, png_with_record
+from mmnet.data.encode import read_record as read_png_record
 from mmnet.files import remove_stale, temporary_name, writable_mode
 from mmnet.runtime.videoio import Reader, VideoError, error_reason
 

@@ -37,11 +37,11 @@ from starlette.staticfiles import StaticFiles
 
 from mmnet.data.encode import encode_png
 from mmnet.data.io import ImageReadError, ImageTooLarge, decode_image_bytes
+from mmnet.manifest import read_manifest
 from mmnet.runtime import compose
 from mmnet.runtime.model import Matting, load
 from mmnet.runtime.render import Render, check_background, check_format, colour_or_blur
 from mmnet.runtime.sources import UsageError
-from mmnet.manifest import read_manifest
 from mmnet.runtime.weights import resolve
 from mmnet.serve.guard import Guard, adding_headers
 from mmnet.serve.limits import MB, Limits

@@ -16,9 +16,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from mmnet.cache import cache_dir
 from mmnet.errors import MmnetError
 from mmnet.files import atomic_write
-from mmnet.cache import cache_dir
 
 VERSION = "1.30.0"
 PACKAGE = f"onnxruntime-web@{VERSION}"
