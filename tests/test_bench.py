@@ -73,7 +73,7 @@ def test_unknown_or_missing_backends_are_refused_clearly(monkeypatch):
         with pytest.raises(BackendError, match="are ONNX Runtime's; backend 'openvino' takes none"):
             mmnet.load(SMALL, backend="openvino", providers=["CPUExecutionProvider"])
     monkeypatch.setattr(backends, "installed_backends", lambda: ["onnxruntime"])
-    with pytest.raises(BackendError, match=r"'openvino' is not installed \(pip install mmnet\[openvino\]\)"):
+    with pytest.raises(BackendError, match=r"'openvino' is not installed \(pip install 'mmnet\[openvino\]'\)"):
         mmnet.load(SMALL, backend="openvino")
     assert backends.default_backend() == "onnxruntime"
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mmnet.extras import pip_install
 from mmnet.runtime.interface import INPUT, OUTPUT, Backend, BackendError, Port, last_line, pixels_to_batch
 from mmnet.runtime.weights import resolve, shipped_name, shipped_tflite
 
 BACKENDS = ("litert", "onnxruntime", "openvino")  # in order of preference where a model has the file
 MODULES = {"litert": "ai_edge_litert", "onnxruntime": "onnxruntime", "openvino": "openvino"}
-EXTRAS = {"litert": "litert", "onnxruntime": "onnxruntime", "openvino": "openvino"}
 FORMATS = {"litert": ".tflite", "onnxruntime": ".onnx", "openvino": ".onnx"}
 ACCELERATED = ("CUDAExecutionProvider", "CoreMLExecutionProvider")
 
@@ -95,7 +95,7 @@ def open_backend(path: str | Path, backend: str | None = None, *, threads: int |
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)} "
                            f"(installed here: {', '.join(installed_backends())})")
     if name not in installed_backends():
-        raise BackendError(f"backend {name!r} is not installed (pip install mmnet[{EXTRAS[name]}])")
+        raise BackendError(f"backend {name!r} is not installed ({pip_install(MODULES[name])})")
     if path.suffix.lower() != FORMATS[name]:
         raise BackendError(f"{path}: backend {name!r} runs {FORMATS[name]} files (`mmnet export --format "
                            f"{FORMATS[name][1:]}` makes one)")
