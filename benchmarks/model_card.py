@@ -35,10 +35,10 @@ from typing import Callable
 import numpy as np
 
 from mmnet.data.composite_set import build_composite_set
-from mmnet.data.prepare_alpha import prepare_alpha
 from mmnet.data.dataset import find_pairs, select
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
+from mmnet.data.prepare_alpha import prepare_alpha
 from mmnet.evaluation.metrics import METRIC_NAMES, MetricMean, resize_alpha, score
 
 ROOT = Path(__file__).resolve().parents[1]

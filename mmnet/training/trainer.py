@@ -13,8 +13,15 @@ from torch import nn
 from mmnet.errors import ConfigError
 from mmnet.models import create
 from mmnet.models.variants import ModelVariant
-from mmnet.training.checkpoint import (FINISHED, load_checkpoint, load_model, load_newest, resolve_checkpoint,
-                                     save_checkpoint, trained_weights)
+from mmnet.training.checkpoint import (
+    FINISHED,
+    load_checkpoint,
+    load_model,
+    load_newest,
+    resolve_checkpoint,
+    save_checkpoint,
+    trained_weights,
+)
 from mmnet.training.loader import TrainingSet, default_workers, make_loader, to_device, training_set
 from mmnet.training.log import TrainLog
 from mmnet.training.losses import MattingLoss, weight_decay_groups
