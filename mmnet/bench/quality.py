@@ -10,7 +10,6 @@ import numpy as np
 from mmnet.data.dataset import Pair, find_pairs, select
 from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import read_image, read_mask
-from mmnet.data.preprocess import prepare_eval
 from mmnet.evaluation.metrics import MetricMean, score
 
 REPORTED = ("gauss_grad_full", "mad_full", "iou", "gauss_grad", "mad")
@@ -19,16 +18,6 @@ REPORTED = ("gauss_grad_full", "mad_full", "iou", "gauss_grad", "mad")
 def holdout_pairs(dataset: Path, limit: int | None = None) -> list[Pair]:
     """The hold-out of `<dataset>/train` (the first `limit` of them, by name)."""
     return select(find_pairs(dataset, "train"), HOLDOUT_PERCENT, holdout=True)[:limit]
-
-
-def calibration_batch(dataset: Path | None, size: int, count: int) -> np.ndarray:
-    """float32 count×3×S×S int8 calibration inputs: training photos outside the hold-out, spread over the
-    split; uniform noise without a dataset (enough for latency, not for quality)."""
-    if dataset is None:
-        return np.random.default_rng(0).random((count, 3, size, size), dtype=np.float32)
-    pairs = select(find_pairs(dataset, "train"), HOLDOUT_PERCENT, holdout=False)
-    chosen = pairs[:: max(1, len(pairs) // count)][:count]
-    return np.stack([prepare_eval(read_image(pair.image), size) for pair in chosen])
 
 
 def evaluate(predict: Callable[[np.ndarray], np.ndarray], pairs: list[Pair]) -> dict[str, float]:

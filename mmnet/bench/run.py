@@ -18,6 +18,7 @@ from mmnet.bench import floor, latency, litert_profile, quality, report
 from mmnet.bench import peers as peer_models
 from mmnet.bench.machine import cpu_name
 from mmnet.bench.variants import Variant, all_variants, build, export
+from mmnet.export.quantize import training_calibration
 from mmnet.files import write_atomic
 from mmnet.manifest import read_manifest
 from mmnet.runtime.backends import default_backend, installed_backends
@@ -117,13 +118,21 @@ def run_bench(config: BenchConfig) -> dict:
     return results
 
 
+def calibration_inputs(dataset: Path | None, size: int, count: int) -> np.ndarray:
+    """int8 calibration inputs: the dataset's training photos outside the hold-out; uniform noise without a
+    dataset (enough for latency, not for quality)."""
+    if dataset is None:
+        return np.random.default_rng(0).random((count, 3, size, size), dtype=np.float32)
+    return training_calibration(dataset, size, count)
+
+
 def measure_variant(variant: Variant, folder: Path, config: BenchConfig, peaks: dict[str, dict[int, float]],
                     pairs: list) -> dict:
     """Parameters, MACs, latency in every engine at every thread count, the floor in each precision
     (`peaks`: MACs/s by precision and threads), and quality."""
     log(f"{variant.name}: export")
     model = build(variant)
-    calibration = quality.calibration_batch(config.dataset, variant.size, config.calibration)
+    calibration = calibration_inputs(config.dataset, variant.size, config.calibration)
     export(variant, model, folder, calibration)
     row = {"name": variant.name, "family": variant.family, "label": variant.label, "model": variant.model,
            "kwargs": variant.kwargs, "size": variant.size, "params": variant.params, "macs": variant.macs,

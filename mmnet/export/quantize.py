@@ -15,6 +15,8 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from mmnet.data.dataset import find_pairs, select
+from mmnet.data.holdout import HOLDOUT_PERCENT
 from mmnet.data.io import find_photos, read_image
 from mmnet.data.preprocess import prepare_eval
 from mmnet.files import atomic_write
@@ -58,3 +60,11 @@ def calibration_images(folder: str | Path, size: int, limit: int = CALIBRATION_I
         raise ValueError(f"{folder}: no photos to calibrate int8 with")
     picked = [photos[int(i)] for i in np.unique(np.linspace(0, len(photos) - 1, min(limit, len(photos))).round())]
     return np.stack([prepare_eval(read_image(path), size) for path in picked])  # ImageReadError names the file
+
+
+def training_calibration(dataset: str | Path, size: int, count: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """float32 count×3×S×S calibration inputs: photos of `<dataset>/train` outside its hold-out
+    (HOLDOUT_PERCENT), spread over the split."""
+    pairs = select(find_pairs(Path(dataset), "train"), HOLDOUT_PERCENT, holdout=False)
+    chosen = pairs[:: max(1, len(pairs) // count)][:count]
+    return np.stack([prepare_eval(read_image(pair.image), size) for pair in chosen])

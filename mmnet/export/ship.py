@@ -92,12 +92,12 @@ def ship_tflite(model, name: str, size: int, folder: Path, dataset, calibration:
                 holdout) -> tuple[dict[str, ShippedFile], str]:
     """NAME.tflite (fp32) and, with a dataset, NAME.int8.tflite calibrated on its training photos outside
     the hold-out: ({precision: file}, the precision LiteRT runs by default)."""
-    from mmnet.bench.quality import calibration_batch
+    from mmnet.export.quantize import training_calibration
     from mmnet.export.tflite import export_tflite  # needs litert-torch
 
     paths = {"fp32": export_tflite(model, folder / f"{name}.tflite", size)}
     if dataset:
-        photos = calibration_batch(Path(dataset), size, calibration)
+        photos = training_calibration(dataset, size, calibration)
         paths["int8"] = export_tflite(model, folder / f"{name}.int8.tflite", size, calibration=photos)
     files = {precision: ShippedFile(path.name, sha256_of(path), checked(model, path, size, holdout),
                                     calibration if precision == "int8" else None)
