@@ -9,20 +9,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mmnet.data import placement
 from mmnet.data.backgrounds import load_backgrounds
 from mmnet.data.dataset import DatasetError, find_pairs, select
 from mmnet.data.foregrounds import estimate_foreground, process_pool
 from mmnet.data.io import read_image, read_mask
-from mmnet.data.placement import (
-    PORTRAIT,
-    SCENE,
-    SCENE_MAX_PEOPLE,
-    SCENE_P_MORE,
-    Person,
-    composite,
-    jitter_photo,
-    touches_bottom_edge,
-)
 from mmnet.files import atomic_write
 
 JPEG_QUALITY = 95
@@ -43,29 +34,29 @@ class _Builder:
         chosen = [stem]
         others = [other for other in self.stems if other != stem]
         if self.scene:
-            while others and len(chosen) < SCENE_MAX_PEOPLE and rng.random() < SCENE_P_MORE:
+            while others and len(chosen) < placement.SCENE_MAX_PEOPLE and rng.random() < placement.SCENE_P_MORE:
                 chosen.append(others[int(rng.integers(0, len(others)))])
         elif others and rng.random() < self.p_two:
             chosen.insert(int(rng.integers(0, 2)), others[int(rng.integers(0, len(others)))])
         people, bottoms = zip(*(self._person(other) for other in chosen))
         background = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
-        image, alpha = composite(rng, people, background, self.height, self.width, touches_bottom=bottoms,
-                                 placement=SCENE if self.scene else PORTRAIT)
-        image = jitter_photo(rng, image)
+        image, alpha = placement.composite(rng, people, background, self.height, self.width, touches_bottom=bottoms,
+                                           placement=placement.SCENE if self.scene else placement.PORTRAIT)
+        image = placement.jitter_photo(rng, image)
         image_u8 = np.round(image * 255).astype(np.uint8)
         alpha_u8 = np.round(alpha * 255).astype(np.uint8)
         _write_image(self.out_dir / "mask" / f"{name}.png", alpha_u8, [])
         _write_image(self.out_dir / "image" / f"{name}.jpg", cv2.cvtColor(image_u8, cv2.COLOR_RGB2BGR),
                      [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
 
-    def _person(self, stem: str) -> tuple[Person, bool]:
+    def _person(self, stem: str) -> tuple[placement.Person, bool]:
         image_path, mask_path = self.pairs[stem]
         image, mask = read_image(image_path), read_mask(mask_path)
         if image.shape[:2] != mask.shape:
             raise DatasetError(f"{image_path}: image is {image.shape[1]}×{image.shape[0]} (W×H) but its mask "
                                f"{mask_path.name} is {mask.shape[1]}×{mask.shape[0]}")
         person = (estimate_foreground(image, mask), mask.astype(np.float32) / 255)
-        return person, touches_bottom_edge(mask)
+        return person, placement.touches_bottom_edge(mask)
 
 
 _BUILDER: _Builder | None = None  # the worker process's builder, set by `_init_builder`
