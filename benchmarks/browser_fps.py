@@ -30,7 +30,7 @@ HUD_MEAN_OF = 30  # app.js's MEAN_OF: the page's HUD shows the mean times of the
 
 def measure(page, url: str, model: str, seconds: float, threads: int | None) -> dict:
     """Open the page on `model` and count its frames over `seconds`."""
-    from mmnet.serve.harness import wait_for_frames
+    from mmnet.bench.serve_harness import wait_for_frames
 
     query = f"?model={model}&ep=wasm&pace=free" + (f"&threads={threads}" if threads else "")
     page.goto(f"{url}/{query}")
@@ -53,10 +53,10 @@ def main() -> None:
     parser.add_argument("--screenshot", type=Path, help="save the page of the first model here (PNG)")
     args = parser.parse_args()
 
+    from mmnet.bench.serve_harness import browser_page, camera_clip, chromium, running_server, wait_for_frames
     from mmnet.data.io import read_image
     from mmnet.files import atomic_write, write_atomic
     from mmnet.serve import assets
-    from mmnet.serve.harness import browser_page, camera_clip, chromium, running_server, wait_for_frames
 
     if chromium() is None:
         raise SystemExit("needs Chromium: apt-get install chromium")

@@ -66,8 +66,8 @@ def mmnet_predictor(name: str, threads: int) -> Predictor:
 
     model = mmnet.load(name, threads=threads, backend="onnxruntime")  # the network in fp32, as always measured
     net, state = load_model(name)  # a shipped name's weights, or a .pt
-    info = {"params": count_parameters(net)["params"], "macs": count_macs(net, state["size"]),
-            "size": state["size"], "runtime": f"{model.backend.name} (fp32)"}
+    info = {"params": count_parameters(net)["params"], "macs": count_macs(net, state.size),
+            "size": state.size, "runtime": f"{model.backend.name} (fp32)"}
     return Predictor(name, lambda rgb: model.network_input(rgb)[None], model.infer, lambda out: out[0], info)
 
 
@@ -317,8 +317,8 @@ def main() -> None:
                         help="keep the other models' rows from the last results file (same sets), with their time")
     args = parser.parse_args()
 
-    from mmnet.runtime.weights import read_manifest
-    names = args.models or sorted(read_manifest()["models"])
+    from mmnet.manifest import read_manifest
+    names = args.models or sorted(read_manifest().models)
     sets = real_sets(args)
     ccp = matted_dataset(args.ccp_root, args.ccp, band=10) if {"scenes", "scenes_landscape"} & set(args.sets) else None
     for split, roots, out, height, width, seed, scene in (

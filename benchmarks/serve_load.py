@@ -71,10 +71,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=64, help="requests per concurrency level")
     args = parser.parse_args()
 
+    from mmnet.bench.serve_harness import running_server
     from mmnet.data.synthetic import make_dataset
     from mmnet.files import write_atomic
     from mmnet.serve.app import default_workers
-    from mmnet.serve.harness import running_server
 
     server = ["--api-only", "--model", args.model]
     server += ["--workers", str(args.workers)] if args.workers else []

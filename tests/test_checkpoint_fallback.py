@@ -13,13 +13,12 @@ from mmnet import files  # noqa: E402
 from mmnet.data.synthetic import make_dataset  # noqa: E402
 from mmnet.evaluation.evaluate import run_evaluation  # noqa: E402
 from mmnet.models import create  # noqa: E402
-from mmnet.training.checkpoint import load_newest, save_checkpoint  # noqa: E402
+from mmnet.training.checkpoint import Checkpoint, load_newest, save_checkpoint  # noqa: E402
 
 
-def state(step: int) -> dict:
+def state(step: int) -> Checkpoint:
     model = create("mmnet", width_multiplier=0.5)
-    return {"step": step, "model_name": "mmnet", "model_kwargs": {"width_multiplier": 0.5},
-            "model": model.state_dict(), "ema": None, "size": 32}
+    return Checkpoint(step, "mmnet", {"width_multiplier": 0.5}, 32, model.state_dict())
 
 
 def damaged_run(tmp_path: Path) -> tuple[Path, Path, Path]:

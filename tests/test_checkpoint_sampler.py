@@ -2,7 +2,13 @@ import itertools
 
 import torch
 
-from mmnet.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from mmnet.training.checkpoint import (
+    Checkpoint,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from mmnet.training.sampler import ResumableSampler
 
 
@@ -28,8 +34,7 @@ def test_sampler_shards_across_ranks():
 
 def test_checkpoints_are_pruned_and_latest_found(tmp_path):
     for step in (100, 200, 300, 400):
-        save_checkpoint({"step": step, "model_name": "mmnet", "model_kwargs": {}, "size": 32,
-                         "model": {"w": torch.tensor([step])}}, tmp_path, keep=3)
+        save_checkpoint(Checkpoint(step, "mmnet", {}, 32, {"w": torch.tensor([step])}), tmp_path, keep=3)
     assert [s for s, _ in list_checkpoints(tmp_path)] == [200, 300, 400]
     assert load_checkpoint(latest_checkpoint(tmp_path))["model"]["w"].item() == 400
     assert not list(tmp_path.glob("*.tmp"))

@@ -16,12 +16,12 @@ import pytest
 
 import mmnet
 from helpers import BOMBS
+from mmnet.bench.serve_harness import browser_page, camera_clip, chromium, running_server, wait_for_frames
 from mmnet.data.encode import encode_png
 from mmnet.data.io import decode_image_bytes, read_image
 from mmnet.runtime.backends import choose
 from mmnet.runtime.compose import to_uint8
 from mmnet.serve import assets
-from mmnet.serve.harness import browser_page, camera_clip, chromium, running_server, wait_for_frames
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"  # 512×512
 MODEL = "mmnet-1.0-128"

@@ -11,7 +11,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
-from mmnet.serve.harness import running_server  # noqa: E402
+from mmnet.bench.serve_harness import running_server  # noqa: E402
 
 MODEL = "mmnet-1.0-128"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"

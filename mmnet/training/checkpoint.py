@@ -109,11 +109,9 @@ def latest_checkpoint(train_dir: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def save_checkpoint(checkpoint: Checkpoint | Mapping[str, Any], train_dir: Path, keep: int) -> Path:
-    """Write `checkpoint` (or the state dict of one) into `train_dir` as checkpoint-<step>.pt, atomically, and
-    delete all but the newest `keep` checkpoints."""
-    if not isinstance(checkpoint, Checkpoint):
-        checkpoint = Checkpoint.from_state(checkpoint)
+def save_checkpoint(checkpoint: Checkpoint, train_dir: Path, keep: int) -> Path:
+    """Write `checkpoint` into `train_dir` as checkpoint-<step>.pt, atomically, and delete all but the newest
+    `keep` checkpoints."""
     path = checkpoint_path(train_dir, checkpoint.step)
     try:
         checkpoint.save(path)

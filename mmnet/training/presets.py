@@ -112,6 +112,9 @@ PRESETS: dict[str, dict] = {  # TrainSettings fields (flat) and their values
     "real_256": {**_REAL, "size": 256, "learning_rate": 1e-4, "warmup_steps": 20, "max_steps": 600},
     "real_128_from_256": {**_REAL, "size": 128, "batch_size": 32, "learning_rate": 1e-4, "warmup_steps": 20,
                           "max_steps": 400},
+    # Round 13's EfficientNet-Lite0 from its ImageNet weights (T1 in docs/models.md; T2: 1200 more steps at 5e-4).
+    "real_lite0_256": {**_REAL, "model": "efficientnet-lite0", "pretrained": True, "size": 256,
+                       "learning_rate": 1e-3, "warmup_steps": 50, "max_steps": 1000},
     # The same on one CUDA GPU (scripts/train_gpu.sh): batch 256, Adam's learning rate ×4 (√16), 4× the images.
     "gpu_real_256": {**_REAL, **_GPU, "size": 256, "learning_rate": 4e-4, "warmup_steps": 40, "max_steps": 3000},
     "gpu_real_128_from_256": {**_REAL, **_GPU, "size": 128, "learning_rate": 4e-4, "warmup_steps": 40,

@@ -15,6 +15,7 @@ from mmnet.models import create
 from mmnet.models.variants import ModelVariant
 from mmnet.training.checkpoint import (
     FINISHED,
+    Checkpoint,
     load_checkpoint,
     load_model,
     load_newest,
@@ -178,14 +179,14 @@ def _restore(run: _Run, train_dir: Path) -> None:
         if run.ema is not None:
             run.ema.module.load_state_dict(model.state_dict())
         if run.is_main:
-            print(f"starting from the weights of {config.init_from} (step {initial['step']})")
+            print(f"starting from the weights of {config.init_from} (step {initial.step})")
     if resumed is not None:
-        resume_from, state = resumed
-        model.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
-        if run.ema is not None and state.get("ema") is not None:
-            run.ema.module.load_state_dict(state["ema"])
-        run.step = state["step"]
+        resume_from, checkpoint = resumed
+        model.load_state_dict(checkpoint.weights)
+        run.optimizer.load_state_dict(checkpoint.optimizer)
+        if run.ema is not None and checkpoint.ema is not None:
+            run.ema.module.load_state_dict(checkpoint.ema)
+        run.step = checkpoint.step
         if run.is_main:
             print(f"resuming from {resume_from} (step {run.step})")
 
@@ -195,10 +196,10 @@ def _save(run: _Run, train_dir: Path) -> None:
     if not run.is_main:
         return
     config = run.config
-    save_checkpoint({"step": run.step, "model_name": config.model, "model_kwargs": config.model_kwargs(),
-                     "size": config.size, "model": run.model.state_dict(),
-                     "ema": run.ema.module.state_dict() if run.ema is not None else None,
-                     "optimizer": run.optimizer.state_dict(), "config": config.as_flat()},
+    save_checkpoint(Checkpoint(step=run.step, architecture=config.model, model_kwargs=config.model_kwargs(),
+                               size=config.size, weights=run.model.state_dict(),
+                               ema=run.ema.module.state_dict() if run.ema is not None else None,
+                               optimizer=run.optimizer.state_dict(), config=config.as_flat()),
                     train_dir, config.keep_checkpoints)
 
 

@@ -1,6 +1,7 @@
 """Drive the real thing: `mmnet serve` in a child process on a free port, and the page in headless Chromium
 (Debian's `chromium`, driven by Playwright's Python package) with a fake camera playing a clip made from a
-photo. Shared by tests/test_serve.py and benchmarks/browser_fps.py; nothing here runs inside the server.
+photo. Shared by the serve tests and benchmarks/browser_fps.py and serve_load.py; nothing here runs inside
+the server.
 """
 from __future__ import annotations
 
