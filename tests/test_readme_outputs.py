@@ -31,16 +31,16 @@ COMMANDS = (
 )
 # The sha256 of the weights file each backend runs (the shipped default model), then of each command's pixels.
 PINS = {
-    "litert": ("1d314d988f84df99d56279fbda6f979f73a1f26cbdc1b61fce0de44fc3384a32", {
-        COMMANDS[0]: "8e15f80b9826f094bd447574086d1695211c8aedd18d591d9ebb63eaec25b436",
-        COMMANDS[1]: "2c06bda9885b5254e13b934911f5d2816d709223b5293949f3dd329272b334e2",
-        COMMANDS[2]: "519ab7f0c10f06b30513530ebbdc79baecdafa9d6c354a56c337e3789d7d4051",
-        COMMANDS[3]: "c225cd0856c177c2fc401d8d3fbd79e6876b47f351186cead86e06ce72a4980c"}),
-    "onnxruntime": ("e5e519c652af2cf8b5e2aa46f9a35c975522952b9d4f29c628b3715ac56f5e84", {
-        COMMANDS[0]: "17eaf531dc41fb20fe461b43670a25b28e5fbdbe1c06f8ad6ce58fe0d1723d8a",
-        COMMANDS[1]: "ee9ad02bf286a6955ff149af10caec2d0b9d494ac5199c9a1ac00412d163805c",
-        COMMANDS[2]: "6a950d13aeafd91a4a78720c390eea83bcede3fb9b7ffc71d8e8a6de27a557dc",
-        COMMANDS[3]: "0c08eb59a22eaccf636ff4ee5d99d6e90728b9d72f24e47e33980f2efea5b546"}),
+    "litert": ("78dd8da6afab16d26ef15693ac6e219adf756d0750f84da0bae662bf55b9b601", {
+        COMMANDS[0]: "5d412e7c55738f8e47cca0f3418bb6462288e6a007c424a2e7527713be09bdda",
+        COMMANDS[1]: "cf03b1ce6c406dc6781165fa5b442a304862007650a38e65e929b70a8c3c233b",
+        COMMANDS[2]: "82b7d3ebce3d7d52e853eacfaf385d98ae4b872785205bccf58e9316537cbfbd",
+        COMMANDS[3]: "b48517f29ea7fd1a7eba808c76f665b7e65efec8b1045d48d206c9aeeb4632df"}),
+    "onnxruntime": ("56135da6ce16569f2ef7805befcd5fe26dbaa81871cfff4d46870df3a5d7ac95", {
+        COMMANDS[0]: "c16b0b16acbf1ae36c224e52c46293136c7419094298c952e47b3ea92549e621",
+        COMMANDS[1]: "e596c2254a427481c358c92ead3038243fea8506afcd574c4be5b7a25a0d519d",
+        COMMANDS[2]: "91ef4d0fd6e614c948fdad99ea375215e1a137569ec8914614a42ba43ac10a67",
+        COMMANDS[3]: "8300f447486f509ce436c1c92c5bc355745b42d83385b381d914aee73acd809b"}),
 }
 README = (ROOT / "README.md").read_text()
 
