@@ -19,7 +19,6 @@ from mmnet.models.registry import register
 _STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
            (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
 _SKIPS = (0, 2, 4, 10)  # the blocks whose outputs the decoder takes: strides 2, 4, 8 and 16
-WHEEL_WEIGHTS = "efficientnet-lite0-57934424.pth"
 
 
 class Fuse(nn.Module):
