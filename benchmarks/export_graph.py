@@ -169,8 +169,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    state = load_checkpoint(Path(args.checkpoint))
-    model, size = model_from_checkpoint(state), int(state["size"])
+    checkpoint = load_checkpoint(Path(args.checkpoint))
+    model, size = model_from_checkpoint(checkpoint), checkpoint.size
     dataset_root = Path(args.dataset)
     has_data = (dataset_root / "train" / "image").is_dir()
     wanted = set(args.forms or [*FP32_FORMS, *INT8_FORMS, "tflite"])

@@ -89,11 +89,6 @@ class ModelVariant:
             kwargs["bn_momentum"] = options["bn_momentum"]
         return cls(arch, kwargs, size)
 
-    @classmethod
-    def from_checkpoint(cls, state: Mapping[str, Any]) -> ModelVariant:
-        """The variant a training checkpoint (or a manifest entry's checkpoint) was trained as."""
-        return cls(state["model_name"], dict(state["model_kwargs"]), int(state["size"]))
-
     @property
     def multiplier(self) -> float:
         return float(self.kwargs.get(architecture(self.architecture).multiplier, 1.0))

@@ -78,7 +78,8 @@ class Checkpoint(Mapping[str, Any]):
 
     @property
     def variant(self) -> ModelVariant:
-        return ModelVariant.from_checkpoint(self)
+        """The variant it was trained as."""
+        return ModelVariant(self.architecture, dict(self.model_kwargs), self.size)
 
     def __getitem__(self, key: str) -> Any:
         return self.to_state()[key]
