@@ -513,3 +513,65 @@ def test_build_scene_set_from_two_datasets(tmp_path):
              for name in held]
     assert any(not np.array_equal(a, b) for a, b in masks)
     assert np.mean([(a > 127).mean() for a, _ in masks]) < np.mean([(b > 127).mean() for _, b in masks])
+
+
+# ------------------------------------------------------------------------------------------ realism
+
+def test_grounded_people_stand_in_the_lower_part_of_the_frame():
+    """With ground=1 a person inside its photo has its feet at 60-100 % of the canvas height; without, the
+    feet of some land higher (floating)."""
+    fg, alpha = blob()
+
+    def feet(ground: float) -> list[float]:
+        rows = []
+        for seed in range(40):
+            total = composite(np.random.default_rng(seed), [(fg, alpha)], plain_background(), 100, 100,
+                              touches_bottom=[False], placement=placing.SCENE, ground=ground)[1]
+            found = np.flatnonzero((total > 0.5).any(axis=1))
+            if found.size:
+                rows.append(found[-1] / 100)
+        return rows
+
+    grounded, floating = feet(1.0), feet(0.0)
+    assert len(grounded) >= 30 and min(grounded) >= 0.55  # 0.6, less the tilt's and the resampling's reach
+    assert sum(row < 0.5 for row in floating) >= 5
+
+
+def test_harmonised_moves_the_person_toward_the_scene_and_keeps_the_matte():
+    fg, alpha = bust()
+    scene = np.full((40, 40, 3), (0.9, 0.6, 0.2), np.float32)  # warm, bright light
+    inside = alpha > 0.5
+    half, none = placing.harmonised(fg, alpha, scene, 0.5), placing.harmonised(fg, alpha, scene, 0.0)
+    np.testing.assert_allclose(none[inside], fg[inside], atol=2e-3)
+    before = np.abs(fg[inside].mean(axis=0) - scene[0, 0]).sum()
+    after = np.abs(half[inside].mean(axis=0) - scene[0, 0]).sum()
+    assert after < 0.75 * before
+    assert half.dtype == np.float32 and half.min() >= 0 and half.max() <= 1
+
+
+def test_jpeg_roundtrip_keeps_the_photo_and_adds_artefacts():
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.random((64, 64, 3), np.float32), (0, 0), 2.0)
+    saved = placing.jpeg_roundtrip(np.random.default_rng(1), image)
+    assert saved.shape == image.shape and saved.dtype == np.float32
+    difference = np.abs(saved - image)
+    assert 0 < difference.mean() < 0.05
+
+
+def test_composite_dataset_realism_options_change_samples_only_when_asked(small_set):
+    dataset, foregrounds, backgrounds = small_set
+    plain = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.0)
+    off = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.0, p_ground=0.0,
+                           p_harmonise=0.0, p_jpeg=0.0)
+    real = CompositeDataset([dataset], backgrounds, [foregrounds], p_composite=1.0, p_two=0.0, p_ground=1.0,
+                            p_harmonise=1.0, p_jpeg=1.0)
+    differs = 0
+    for seed in range(4):
+        first = plain[(seed, seed)]
+        assert all(np.array_equal(a, b) for a, b in zip(first, off[(seed, seed)]))
+        image, alpha = real[(seed, seed)]
+        assert image.shape == first[0].shape and alpha.shape == first[1].shape
+        differs += not np.array_equal(image, first[0])
+    assert differs == 4
+    with pytest.raises(ValueError, match="p_jpeg"):
+        CompositeDataset([dataset], backgrounds, [foregrounds], p_jpeg=2.0)

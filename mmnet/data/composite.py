@@ -28,6 +28,7 @@ from mmnet.data.placement import (
     Person,
     composite,
     jitter_photo,
+    jpeg_roundtrip,
     occlude,
     touches_bottom_edge,
 )
@@ -48,8 +49,11 @@ class CompositeDataset:
       most SCENE_MAX_PEOPLE, the others drawn from every set;
     - else as a portrait (`PORTRAIT` placement), with p = `p_two` a second person.
     With p = `p_stretch` each person cut by the bottom edge becomes a half figure (`stretch_body`); with
-    p = `p_occlude` an object is put in front of the people (`occlude`). A probability of 0 draws no random
-    numbers, so that the samples of the other options stay as they were.
+    p = `p_occlude` an object is put in front of the people (`occlude`). With p = `p_ground` a person not cut
+    by the bottom edge stands on the ground, with p = `p_harmonise` a person's colours move toward the
+    background's, and with p = `p_jpeg` the finished composite goes through a JPEG round-trip (`composite`,
+    `jpeg_roundtrip`). A probability of 0 draws no random numbers, so that the samples of the other options
+    stay as they were.
 
     `dataset[(index, seed)]` -> (float32 3×S×S image in [0, 1], float32 1×S×S alpha), a function of the
     seed, as `MattingDataset`. Holds only numpy arrays: cheap for forked DataLoader workers.
@@ -58,7 +62,8 @@ class CompositeDataset:
     def __init__(self, bases: Sequence[MattingDataset], backgrounds: Sequence[np.ndarray],
                  foregrounds: Sequence[np.ndarray], *, p_composite: float = 0.7, p_two: float = 0.25,
                  jitter: float = JITTER_STRENGTH, p_stretch: float = 0.0, p_occlude: float = 0.0,
-                 p_scene: float = 0.0) -> None:
+                 p_scene: float = 0.0, p_ground: float = 0.0, p_harmonise: float = 0.0,
+                 p_jpeg: float = 0.0) -> None:
         bases, foregrounds = list(bases), list(foregrounds)
         if not bases or len(foregrounds) != len(bases):
             raise ValueError(f"CompositeDataset needs one foreground array per people set, got {len(bases)} "
@@ -72,13 +77,15 @@ class CompositeDataset:
         if not backgrounds:
             raise ValueError("CompositeDataset needs at least one background")
         for name, p in (("p_composite", p_composite), ("p_two", p_two), ("p_stretch", p_stretch),
-                        ("p_occlude", p_occlude), ("p_scene", p_scene)):
+                        ("p_occlude", p_occlude), ("p_scene", p_scene), ("p_ground", p_ground),
+                        ("p_harmonise", p_harmonise), ("p_jpeg", p_jpeg)):
             if not 0 <= p <= 1:
                 raise ConfigError(f"{name} must be in [0, 1], got {p}")
         self.bases, self.backgrounds, self.foregrounds = bases, list(backgrounds), foregrounds
         self.size = bases[0].size
         self.p_composite, self.p_two, self.jitter = p_composite, p_two, jitter
         self.p_stretch, self.p_occlude, self.p_scene = p_stretch, p_occlude, p_scene
+        self.p_ground, self.p_harmonise, self.p_jpeg = p_ground, p_harmonise, p_jpeg
         self.touches_bottom = [touches_bottom_edge(base.masks) for base in bases]
         self.people = ConcatMatting(bases)  # the sets' own photos, and where item i lies among them
 
@@ -111,9 +118,12 @@ class CompositeDataset:
         aspect = math.exp(rng.uniform(*np.log(PHOTO_ASPECT_RANGE)))
         image, alpha = composite(rng, people, background, self.size, self.size, aspect=aspect,
                                  touches_bottom=bottoms, pixel_aspects=pixel_aspects, stretch=self.p_stretch,
-                                 placement=SCENE if scene else PORTRAIT)
+                                 placement=SCENE if scene else PORTRAIT, ground=self.p_ground,
+                                 harmonise=self.p_harmonise)
         if self.p_occlude > 0 and rng.random() < self.p_occlude:  # no draw when off: seeds keep their samples
             texture = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
             image, alpha = occlude(rng, image, alpha, texture)
         image = jitter_photo(rng, image, self.jitter)
+        if self.p_jpeg > 0 and rng.random() < self.p_jpeg:  # no draw when off: seeds keep their samples
+            image = jpeg_roundtrip(rng, image)
         return np.ascontiguousarray(image.transpose(2, 0, 1)), alpha[None]

@@ -1,7 +1,9 @@
 """Where people go in a composite (numpy + cv2, no torch): ONE resolution-agnostic `composite` that places
 people on a background crop where a `Placement` says (`PORTRAIT`: one or two people at 35–130 % of the height;
-`SCENE`: a group, each at 5–100 %, anywhere, cut by any edge); `stretch_body` makes half figures, `occlude`
-puts objects in front of people and `jitter_photo` adds the photometric jitter.
+`SCENE`: a group, each at 5–100 %, anywhere, cut by any edge), optionally standing on the ground and with
+their colours moved toward the background's (`harmonise`); `stretch_body` makes half figures, `occlude` puts
+objects in front of people, `jitter_photo` adds the photometric jitter and `jpeg_roundtrip` the artefacts of
+a photo saved after it was composited.
 
 Geometry: pixel coordinates are pixel centres (0 … n−1), as in `cv2.warpAffine`. People are warped
 premultiplied (RGB·a, a) with a zero border, so that bilinear resampling blends colours by alpha and
@@ -53,6 +55,14 @@ OCCLUDER_CORNERS = (3, 9)
 BACKGROUND_MAX_ASPECT_CHANGE = 4 / 3
 BACKGROUND_AREA_RANGE = (0.4, 1.0)
 
+# Realism (issue 23, item 3): a person not cut by the bottom edge standing on the ground (the bottom of the box,
+# their feet, at this fraction of the canvas height, not floating at `centre_y`); harmonisation moves the
+# person's Lab mean and spread toward the background's by a uniform share of this range; a JPEG round-trip of
+# the finished composite at a uniform quality in this range.
+GROUND_Y_RANGE = (0.6, 1.0)
+HARMONISE_RANGE = (0.2, 0.8)
+JPEG_QUALITY_RANGE = (30, 95)
+
 # Photometric jitter of the composite (see `jitter_photo`).
 JITTER_STRENGTH = 0.15  # brightness/contrast/saturation ×[0.85, 1.15], hue ±0.015 turns
 P_BLUR, BLUR_SIGMA_RANGE = 0.15, (0.3, 1.2)  # sigma in pixels of a 256-pixel-high canvas
@@ -71,7 +81,8 @@ def touches_bottom_edge(alpha_u8: np.ndarray) -> np.ndarray | bool:
 def composite(rng: np.random.Generator, people: Sequence[Person], background: np.ndarray, out_h: int, out_w: int,
               *, touches_bottom: Sequence[bool], aspect: float | None = None,
               pixel_aspects: Sequence[float] | None = None, stretch: float = 0.0,
-              placement: Placement = PORTRAIT) -> tuple[np.ndarray, np.ndarray]:
+              placement: Placement = PORTRAIT, ground: float = 0.0,
+              harmonise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """`people` (back to front) placed on a random crop of `background` (uint8 RGB, any size) resized
     to out_h×out_w. Returns (float32 out_h×out_w×3 image in [0, 1], float32 out_h×out_w alpha).
 
@@ -98,8 +109,10 @@ def composite(rng: np.random.Generator, people: Sequence[Person], background: np
     image = _background_crop(rng, background, out_h, out_w, aspect)
     keep = np.ones((out_h, out_w), np.float32)  # Π(1 − a_i)
     for (foreground, alpha), bottom, pixel_aspect in zip(people, touches_bottom, pixel_aspects):
+        if harmonise > 0 and rng.random() < harmonise:
+            foreground = harmonised(foreground, alpha, image, rng.uniform(*HARMONISE_RANGE))
         placed = _place_person(rng, foreground, alpha, out_h, out_w, bool(bottom), pixel_aspect, squash, stretch,
-                               placement)
+                               placement, ground)
         if placed is None:
             continue
         coverage = placed[..., 3]
@@ -133,11 +146,12 @@ def _background_crop(rng: np.random.Generator, background: np.ndarray, out_h: in
 
 def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.ndarray, out_h: int, out_w: int,
                   touches_bottom: bool, pixel_aspect: float = 1.0, squash: float = 1.0,
-                  stretch: float = 0.0, placement: Placement = PORTRAIT) -> np.ndarray | None:
+                  stretch: float = 0.0, placement: Placement = PORTRAIT, ground: float = 0.0) -> np.ndarray | None:
     """The person warped onto the canvas as premultiplied float32 out_h×out_w×4 (RGB·a, a), or None
     for an empty matte. A source pixel shows `pixel_aspect` (width / height); the canvas shows natural
     x scaled by `squash` relative to y; with p = `stretch` (if `touches_bottom`) the person is first made a
-    half figure. Draws the same random numbers whatever the branch."""
+    half figure; with p = `ground` (if not) the box's bottom lands at GROUND_Y_RANGE × out_h. Draws the same
+    random numbers whatever the branch."""
     if foreground.ndim != 3 or foreground.shape[2] != 3 or alpha.shape != foreground.shape[:2]:
         raise ValueError(f"a person needs an h×w×3 foreground and an h×w alpha, got {foreground.shape} "
                          f"and {alpha.shape}")
@@ -147,6 +161,12 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
     drop = box_height * rng.uniform(0, MAX_DROP)
     flip = rng.random() < 0.5
     angle = math.radians(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG))
+    feet_y = None
+    if ground > 0:
+        draws = rng.random(2)  # always two, whatever the branch
+        if not touches_bottom and draws[0] < ground:
+            low, high = GROUND_Y_RANGE
+            feet_y = out_h * (low + (high - low) * draws[1])
 
     rgba = np.empty((*alpha.shape, 4), np.float32)
     rgba[..., 3] = alpha
@@ -171,7 +191,7 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
         scale = box_height / (box[3] - box[1] + 1)
 
     left, top, right, bottom = box
-    anchor_y = bottom if touches_bottom else (top + bottom) / 2
+    anchor_y = bottom if touches_bottom or feet_y is not None else (top + bottom) / 2
     cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
     mirror = -1.0 if flip else 1.0
     # source -> canvas: move the anchor to 0; to natural proportions, mirrored; scaled and rotated; squashed
@@ -184,7 +204,7 @@ def _place_person(rng: np.random.Generator, foreground: np.ndarray, alpha: np.nd
         ends_y = matrix[1] @ np.array([[cut[0], cut[-1]], [bottom, bottom], [1.0, 1.0]])
         matrix[1, 2] += out_h - 1 + drop - ends_y.min()  # its highest point on or below the last row
     else:
-        matrix[1, 2] += centre_y
+        matrix[1, 2] += centre_y if feet_y is None else feet_y
     return cv2.warpAffine(rgba, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
 
@@ -206,6 +226,22 @@ def stretch_body(rgba: np.ndarray, where: float, how_much: float) -> np.ndarray:
     height = max(1, round(lower.shape[0] * factor))
     stretched = cv2.resize(lower, (rgba.shape[1], height), interpolation=cv2.INTER_LINEAR)
     return np.concatenate([rgba[:split], stretched.reshape(height, *rgba.shape[1:])])
+
+
+def harmonised(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray, share: float) -> np.ndarray:
+    """The float32 h×w×3 `foreground` (in [0, 1]) with its Lab mean and spread over the person (alpha > 0.5)
+    moved `share` of the way toward those of the float32 H×W×3 `background`: the person takes on some of the
+    scene's light and colour cast, as in a photo (a partial Reinhard colour transfer)."""
+    inside = alpha > 0.5
+    if not inside.any():
+        return foreground
+    lab = cv2.cvtColor(foreground, cv2.COLOR_RGB2LAB)
+    scene = cv2.cvtColor(background, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    mean, std = lab[inside].mean(axis=0), lab[inside].std(axis=0) + 1e-3
+    target_mean = mean + share * (scene.mean(axis=0) - mean)
+    target_std = std + share * (scene.std(axis=0) + 1e-3 - std)
+    moved = ((lab - mean) * (target_std / std) + target_mean).astype(np.float32)
+    return np.clip(cv2.cvtColor(moved, cv2.COLOR_LAB2RGB), 0.0, 1.0)
 
 
 def _box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -255,3 +291,15 @@ def jitter_photo(rng: np.random.Generator, image: np.ndarray, strength: float = 
         noise = rng.standard_normal(image.shape, np.float32) * np.float32(rng.uniform(*NOISE_STD_RANGE))
         image = np.clip(image + noise, 0.0, 1.0)
     return image.astype(np.float32, copy=False)
+
+
+def jpeg_roundtrip(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """A float32 H×W×3 image in [0, 1] saved as a JPEG of quality JPEG_QUALITY_RANGE (uniform) and read back:
+    person and background share the photo's compression artefacts, as in a photo saved after compositing."""
+    quality = int(rng.integers(JPEG_QUALITY_RANGE[0], JPEG_QUALITY_RANGE[1] + 1))
+    pixels = cv2.cvtColor(np.round(image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed on a composite")
+    decoded = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return decoded.astype(np.float32) * np.float32(1 / 255)

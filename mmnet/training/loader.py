@@ -47,7 +47,9 @@ def _composited(config: TrainSettings, bases: list[MattingDataset], progress: bo
     backgrounds = load_backgrounds(config.backgrounds, config.size, holdout=False)
     return CompositeDataset(bases, backgrounds, foregrounds, p_composite=config.composite, p_two=config.composite_two,
                             jitter=config.composite_jitter, p_stretch=config.composite_stretch,
-                            p_occlude=config.composite_occlude, p_scene=config.composite_scene)
+                            p_occlude=config.composite_occlude, p_scene=config.composite_scene,
+                            p_ground=config.composite_ground, p_harmonise=config.composite_harmonise,
+                            p_jpeg=config.composite_jpeg)
 
 
 def default_workers(device: torch.device) -> int:

@@ -111,6 +111,11 @@ class TrainSettings:
                                          "the people")
     composite_scene: float = knob(0.0, "probability of a composite being a scene: up to 4 people, each 5-100%% of "
                                        "the height")
+    composite_ground: float = knob(0.0, "probability of a person not cut by the bottom edge standing on the "
+                                        "ground (feet in the lower 40%% of the frame), not floating")
+    composite_harmonise: float = knob(0.0, "probability of a person's colours moved toward the background's "
+                                           "(Lab mean and spread, 20-80%% of the way)")
+    composite_jpeg: float = knob(0.0, "probability of a JPEG round-trip (quality 30-95) of the finished composite")
     mosaic: float = knob(0.0, "probability of a training sample being a mosaic of 2×2 training samples, each "
                               "a whole photo with its own surroundings (small people, several to a frame)")
     backgrounds: str | None = knob(None, "folder of background photos (15%% held out for validation)")
