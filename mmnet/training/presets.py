@@ -110,13 +110,16 @@ PRESETS: dict[str, dict] = {  # TrainSettings fields (flat) and their values
     # photos (`--mosaic`): real_256 three times in a row (600, 600 and 400 steps, each from the one before), then
     # real_128_from_256 from the last. docs/models.md has what each choice measured on real photos.
     "real_256": {**_REAL, "size": 256, "learning_rate": 1e-4, "warmup_steps": 20, "max_steps": 600},
+    # Round 14: the same data from round 13's model at three times the learning rate (1e-4 had stopped paying).
+    "real_256_lr3e4": {**_REAL, "size": 256, "learning_rate": 3e-4, "warmup_steps": 20, "max_steps": 1200},
     "real_128_from_256": {**_REAL, "size": 128, "batch_size": 32, "learning_rate": 1e-4, "warmup_steps": 20,
                           "max_steps": 400},
     # Round 13's EfficientNet-Lite0 from its ImageNet weights (T1 in docs/models.md; T2: 1200 more steps at 5e-4).
     "real_lite0_256": {**_REAL, "model": "efficientnet-lite0", "pretrained": True, "size": 256,
                        "learning_rate": 1e-3, "warmup_steps": 50, "max_steps": 1000},
-    # The same on one CUDA GPU (scripts/train_gpu.sh): batch 256, Adam's learning rate ×4 (√16), 4× the images.
-    "gpu_real_256": {**_REAL, **_GPU, "size": 256, "learning_rate": 4e-4, "warmup_steps": 40, "max_steps": 3000},
+    # The same on one CUDA GPU (scripts/train_gpu.sh): batch 256, real_256_lr3e4's learning rate ×4 (√16), 4×
+    # the images. Not yet run on a GPU.
+    "gpu_real_256": {**_REAL, **_GPU, "size": 256, "learning_rate": 1.2e-3, "warmup_steps": 40, "max_steps": 3000},
     "gpu_real_128_from_256": {**_REAL, **_GPU, "size": 128, "learning_rate": 4e-4, "warmup_steps": 40,
                               "max_steps": 1000},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
