@@ -31,16 +31,16 @@ COMMANDS = (
 )
 # The sha256 of the weights file each backend runs (the shipped default model), then of each command's pixels.
 PINS = {
-    "litert": ("78dd8da6afab16d26ef15693ac6e219adf756d0750f84da0bae662bf55b9b601", {
-        COMMANDS[0]: "5d412e7c55738f8e47cca0f3418bb6462288e6a007c424a2e7527713be09bdda",
-        COMMANDS[1]: "cf03b1ce6c406dc6781165fa5b442a304862007650a38e65e929b70a8c3c233b",
-        COMMANDS[2]: "82b7d3ebce3d7d52e853eacfaf385d98ae4b872785205bccf58e9316537cbfbd",
-        COMMANDS[3]: "b48517f29ea7fd1a7eba808c76f665b7e65efec8b1045d48d206c9aeeb4632df"}),
-    "onnxruntime": ("56135da6ce16569f2ef7805befcd5fe26dbaa81871cfff4d46870df3a5d7ac95", {
-        COMMANDS[0]: "c16b0b16acbf1ae36c224e52c46293136c7419094298c952e47b3ea92549e621",
-        COMMANDS[1]: "e596c2254a427481c358c92ead3038243fea8506afcd574c4be5b7a25a0d519d",
-        COMMANDS[2]: "91ef4d0fd6e614c948fdad99ea375215e1a137569ec8914614a42ba43ac10a67",
-        COMMANDS[3]: "8300f447486f509ce436c1c92c5bc355745b42d83385b381d914aee73acd809b"}),
+    "litert": ("fd66fd053a830006f7e7b79c586e4ca8f6b8c7c5ebf0a5d7792426525da6c831", {
+        COMMANDS[0]: "00cc156419020d386f103816d008e697811c41ac30f9e7c4eeffb7c5ba37abb3",
+        COMMANDS[1]: "e079075476b5b9307d2e5412bc735da4af857c61537c61bd332fd8dc943a933f",
+        COMMANDS[2]: "e9551679414db8e6ab4522cbbc44ecaf5160cbe6c72a57f44414df766e7970e9",
+        COMMANDS[3]: "06ec66090cc75bed662abc82bed02557bc3dafbec653802319d03199b74b49b7"}),
+    "onnxruntime": ("5f916e960bb1f926bca23fce86ed5b9e89e232d431136625bfa94fdc33fe5fd5", {
+        COMMANDS[0]: "d5b322f6f9c299dbfa2380471ddc65b141af91dd67df8402a360b579b92bf7f6",
+        COMMANDS[1]: "d41d06f8c812c37959d0a2acdf0a5d96b78cd5b15ba96e50a62092b3fb814f9e",
+        COMMANDS[2]: "a4c5626dfe83936ff3e663d7d4bbab30a9c90a062e37bbbc5624d0f665786c85",
+        COMMANDS[3]: "0becdee1f1f4b4a42b2fe3c704ab231f68b22e66aae03ec120baf97d7e3966ac"}),
 }
 README = (ROOT / "README.md").read_text()
 
