@@ -1,7 +1,7 @@
 """Where people go in a composite (numpy + cv2, no torch): ONE resolution-agnostic `composite` that places
 people on a background crop where a `Placement` says (`PORTRAIT`: one or two people at 35–130 % of the height;
 `SCENE`: a group, each at 5–100 %, anywhere, cut by any edge), optionally standing on the ground and with
-their colours moved toward the background's (`harmonise`); `stretch_body` makes half figures, `occlude` puts
+their colours moved toward the background's (`harmonised`); `stretch_body` makes half figures, `occlude` puts
 objects in front of people, `jitter_photo` adds the photometric jitter and `jpeg_roundtrip` the artefacts of
 a photo saved after it was composited.
 
