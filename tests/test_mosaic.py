@@ -74,3 +74,12 @@ def test_trains_on_several_real_sets_without_composites(tmp_path: Path):
     assert isinstance(dataset, MosaicDataset) and len(dataset) == 16
     train(config)
     assert load_checkpoint(list_checkpoints(tmp_path / "run")[-1][1])["step"] == 2
+
+
+def test_a_set_named_twice_is_drawn_twice_as_often(tmp_path: Path):
+    make_dataset(tmp_path / "busts", n=10, height=60, width=45)
+    make_dataset(tmp_path / "figures", n=6, height=60, width=40, seed=3)
+    figures = str(tmp_path / "figures")
+    config = TrainConfig(dataset_path=str(tmp_path / "busts"), add_datasets=[figures, figures],
+                         train_dir=str(tmp_path / "run"), size=32, val_holdout=0)
+    assert len(training_set(config, progress=False)) == 10 + 6 + 6

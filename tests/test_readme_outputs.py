@@ -31,16 +31,16 @@ COMMANDS = (
 )
 # The sha256 of the weights file each backend runs (the shipped default model), then of each command's pixels.
 PINS = {
-    "litert": ("fd66fd053a830006f7e7b79c586e4ca8f6b8c7c5ebf0a5d7792426525da6c831", {
-        COMMANDS[0]: "00cc156419020d386f103816d008e697811c41ac30f9e7c4eeffb7c5ba37abb3",
-        COMMANDS[1]: "e079075476b5b9307d2e5412bc735da4af857c61537c61bd332fd8dc943a933f",
-        COMMANDS[2]: "e9551679414db8e6ab4522cbbc44ecaf5160cbe6c72a57f44414df766e7970e9",
-        COMMANDS[3]: "06ec66090cc75bed662abc82bed02557bc3dafbec653802319d03199b74b49b7"}),
-    "onnxruntime": ("5f916e960bb1f926bca23fce86ed5b9e89e232d431136625bfa94fdc33fe5fd5", {
-        COMMANDS[0]: "d5b322f6f9c299dbfa2380471ddc65b141af91dd67df8402a360b579b92bf7f6",
-        COMMANDS[1]: "d41d06f8c812c37959d0a2acdf0a5d96b78cd5b15ba96e50a62092b3fb814f9e",
-        COMMANDS[2]: "a4c5626dfe83936ff3e663d7d4bbab30a9c90a062e37bbbc5624d0f665786c85",
-        COMMANDS[3]: "0becdee1f1f4b4a42b2fe3c704ab231f68b22e66aae03ec120baf97d7e3966ac"}),
+    "litert": ("e6e55cf904375bac79da8de27784f713f73f1882f720016c4eeff490c4a61374", {
+        COMMANDS[0]: "98728ede40b53136f2b45157cd2dddcf2ffd5952cc90df33f2ae21b053adf3b5",
+        COMMANDS[1]: "4ab46d45be2a26974a8e5115ff9d15f8859ddbb553b95c1baad2dd992b3b81e2",
+        COMMANDS[2]: "9989576cd2165554b9790f961218110964a51303f64b1f14f75a327b37dcab12",
+        COMMANDS[3]: "d1d01d3cf3a59040389dce0fdfa14a8aa40b52436c115a50fb579d198bfa1696"}),
+    "onnxruntime": ("1a11e9a7412757b402382b3326e58361eb457a0a4a7d6b166a593d1ff6163a82", {
+        COMMANDS[0]: "bec9112de5813f2ebaa7983946f0d4da4e0d08ee5dd89c86b15f37f33ab88fde",
+        COMMANDS[1]: "09d729f05cdca403427234b0170264550e5474206bb7f2a8d4278352cdbe7d8f",
+        COMMANDS[2]: "339608e26e6fe16a3033ba8431368ef5ba566361453d5ab5c00d90d75bcf8466",
+        COMMANDS[3]: "62819f6b335ecfbbfab579328a5b91aa363e105f0f63aac755c05103070a5da3"}),
 }
 README = (ROOT / "README.md").read_text()
 

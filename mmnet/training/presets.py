@@ -112,16 +112,21 @@ PRESETS: dict[str, dict] = {  # TrainSettings fields (flat) and their values
     "real_256": {**_REAL, "size": 256, "learning_rate": 1e-4, "warmup_steps": 20, "max_steps": 600},
     # Round 14: the same data from round 13's model at three times the learning rate (1e-4 had stopped paying).
     "real_256_lr3e4": {**_REAL, "size": 256, "learning_rate": 3e-4, "warmup_steps": 20, "max_steps": 1200},
+    # Round 15: the gradient loss at three times its weight (the edges and the example's suit pay; the everyday
+    # photos give some back), PicsArt drawn twice (`--add-dataset` it again); then 300 steps at 1e-4.
+    "real_256_grad3": {**_REAL, "size": 256, "learning_rate": 3e-4, "warmup_steps": 20, "max_steps": 1000,
+                       "lambda_grad": 3.0},
     "real_128_from_256": {**_REAL, "size": 128, "batch_size": 32, "learning_rate": 1e-4, "warmup_steps": 20,
                           "max_steps": 400},
     # Round 13's EfficientNet-Lite0 from its ImageNet weights (T1 in docs/models.md; T2: 1200 more steps at 5e-4).
     "real_lite0_256": {**_REAL, "model": "efficientnet-lite0", "pretrained": True, "size": 256,
                        "learning_rate": 1e-3, "warmup_steps": 50, "max_steps": 1000},
-    # The same on one CUDA GPU (scripts/train_gpu.sh): batch 256, real_256_lr3e4's learning rate ×4 (√16), 4×
-    # the images. Not yet run on a GPU.
-    "gpu_real_256": {**_REAL, **_GPU, "size": 256, "learning_rate": 1.2e-3, "warmup_steps": 40, "max_steps": 3000},
+    # The same on one CUDA GPU (scripts/train_gpu.sh): batch 256, real_256_grad3's learning rate ×4 (√16) and
+    # gradient loss, 4× the images. Not yet run on a GPU.
+    "gpu_real_256": {**_REAL, **_GPU, "size": 256, "learning_rate": 1.2e-3, "warmup_steps": 40, "max_steps": 3000,
+                     "lambda_grad": 3.0},
     "gpu_real_128_from_256": {**_REAL, **_GPU, "size": 128, "learning_rate": 4e-4, "warmup_steps": 40,
-                              "max_steps": 1000},
+                              "max_steps": 1000, "lambda_grad": 3.0},
     "mmnet_dm1.0_256": {**_REFERENCE, "model": "mmnet", "width_multiplier": 1.0},
     "deeplab_os16_dm0.5_256": {**_REFERENCE, "model": "deeplab", "depth_multiplier": 0.5, "output_stride": 16,
                                "lambda_aux": 0.0},

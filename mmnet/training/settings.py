@@ -68,7 +68,8 @@ class TrainSettings:
     dataset_split_name: str = knob("train", kw_only=True)
     add_datasets: list[str] = knob(factory=list, kw_only=True, flag="--add-dataset", action="append",
                                    metavar="PATH", help="another people set in the same layout, trained on together "
-                                                        "(repeatable; as they are, or composited too)")
+                                                        "(repeatable; as they are, or composited too; a set named "
+                                                        "twice is drawn twice as often)")
     train_dir: str = knob(help="checkpoints and log.csv go here; resumes from it")
     model: str = knob("mmnet", "the architecture (--model: its old name)", choices=sorted(ARCHITECTURES),
                       flag=("--arch", "--model"))
