@@ -113,7 +113,8 @@ PRESETS: dict[str, dict] = {  # TrainSettings fields (flat) and their values
     # Round 14: the same data from round 13's model at three times the learning rate (1e-4 had stopped paying).
     "real_256_lr3e4": {**_REAL, "size": 256, "learning_rate": 3e-4, "warmup_steps": 20, "max_steps": 1200},
     # Round 15: the gradient loss at three times its weight (the edges and the example's suit pay; the everyday
-    # photos give some back), PicsArt drawn twice (`--add-dataset` it again); then 300 steps at 1e-4.
+    # photos give some back). Two runs from round 14's model, one with PicsArt drawn twice (`--add-dataset` it
+    # again), averaged (`mmnet average`), are mmnet-1.0-256.
     "real_256_grad3": {**_REAL, "size": 256, "learning_rate": 3e-4, "warmup_steps": 20, "max_steps": 1000,
                        "lambda_grad": 3.0},
     "real_128_from_256": {**_REAL, "size": 128, "batch_size": 32, "learning_rate": 1e-4, "warmup_steps": 20,
